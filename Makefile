@@ -1,0 +1,45 @@
+# Quick start: `make serve` and `make test`. Everything else is a convenience over CMake presets.
+.PHONY: all deps build serve test test-debug debug fuzz cuda bench clean
+
+JOBS ?= $(shell nproc)
+MODEL ?=
+STRATA := build/release/bin/strata
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build/release/build.ninja: CMakeLists.txt CMakePresets.json
+	cmake --preset release
+
+build: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS)
+
+# Until the server exists: describe the model given by MODEL=..., or the demo model.
+serve: build
+	@scripts/serve "$(STRATA)" "$(MODEL)"
+
+test: build
+	ctest --preset release
+
+debug: deps
+	cmake --preset debug
+	cmake --build --preset debug -j $(JOBS)
+
+test-debug: debug
+	ctest --preset debug
+
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+
+cuda: deps
+	cmake --preset cuda
+	cmake --build --preset cuda -j $(JOBS)
+
+bench: build
+	@for b in build/release/bin/bench_*; do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf build

@@ -1,0 +1,15 @@
+# strata_module(NAME DEPENDS ... PRIVATE ...): a static library from every .cpp in the
+# calling folder (an interface library while a module has only headers).
+function(strata_module name)
+  cmake_parse_arguments(ARG "" "" "DEPENDS;PRIVATE" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  if(sources)
+    add_library(strata_${name} STATIC ${sources})
+    target_include_directories(strata_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(strata_${name} PUBLIC strata_flags ${ARG_DEPENDS} PRIVATE ${ARG_PRIVATE})
+  else()
+    add_library(strata_${name} INTERFACE)
+    target_include_directories(strata_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(strata_${name} INTERFACE strata_flags ${ARG_DEPENDS})
+  endif()
+endfunction()
