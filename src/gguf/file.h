@@ -33,7 +33,8 @@ struct TensorInfo {
 
 class File {
  public:
-  // Maps and validates. Errors name the field, the value seen and the limit.
+  // Maps and validates. Errors name the file, the field, the value seen and the limit.
+  // Copies share the mapping and the parsed tables.
   static Result<File> open(const std::filesystem::path& path);
   // Validates bytes that the caller keeps alive (fuzzing, in-memory files).
   static Result<File> parse(std::span<const uint8_t> bytes);
@@ -46,15 +47,18 @@ class File {
   const std::filesystem::path& path() const { return path_; }
 
   // In file order.
-  const std::vector<std::pair<std::string, Value>>& metadata() const { return metadata_; }
+  const std::vector<std::pair<std::string, Value>>& metadata() const { return contents_->metadata; }
   const Value* find(std::string_view key) const;
-  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const std::vector<TensorInfo>& tensors() const { return contents_->tensors; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
   // Typed lookups whose errors say which key is missing or has the wrong type.
   Result<uint64_t> get_uint(std::string_view key) const;
   Result<double> get_number(std::string_view key) const;
   Result<std::string> get_string(std::string_view key) const;
+  Result<bool> get_bool(std::string_view key) const;
+  // An array whose elements have `element_type` (e.g. tokenizer.ggml.tokens: string).
+  Result<const Value*> get_array(std::string_view key, ValueType element_type) const;
   // "general.architecture", or "" when absent.
   std::string architecture() const;
 
@@ -65,8 +69,15 @@ class File {
   uint32_t version_ = 0;
   uint64_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
-  std::vector<std::pair<std::string, Value>> metadata_;
-  std::vector<TensorInfo> tensors_;
+  // Shared and immutable after parsing, so copies of a File (a model, its tokenizer, ...)
+  // cost two reference counts, not a copy of a 100k-entry vocabulary.
+  struct Contents {
+    std::vector<std::pair<std::string, Value>> metadata;
+    std::vector<TensorInfo> tensors;
+    std::vector<size_t> key_order;     // metadata indices sorted by key
+    std::vector<size_t> tensor_order;  // tensor indices sorted by name
+  };
+  std::shared_ptr<const Contents> contents_ = std::make_shared<const Contents>();
 
   friend class Parser;
 };

@@ -19,6 +19,12 @@ enum class ValueType : uint32_t {
 std::string_view value_type_name(ValueType type);  // "u32", "string", "array", ...
 // Bytes one element occupies in a file; 0 for string and array (variable size).
 uint32_t value_type_size(ValueType type);
+// True for the 13 ids above; a file may hold any u32 in a type field.
+bool is_known_value_type(uint32_t id);
+
+// How deep arrays may nest (an array of arrays of u8 is depth 2). Bounds the reader's
+// recursion so a crafted file cannot exhaust the stack; the writer refuses deeper values.
+inline constexpr int kMaxArrayDepth = 8;
 
 // Owning value. Numeric arrays keep their little-endian bytes as in the file (no per-element
 // objects), so memory stays proportional to the file.
@@ -39,12 +45,14 @@ class Value {
   static Value from_bool(bool v);
   static Value from_string(std::string v);
   // Numeric (or bool) array from raw little-endian element bytes; size must be a multiple
-  // of value_type_size(element_type).
+  // of value_type_size(element_type). A string/array element type is treated as u8 and a
+  // trailing partial element is dropped, so the Value is always well formed.
   static Value from_numeric_array(ValueType element_type, std::vector<uint8_t> bytes);
   static Value from_f32_array(const std::vector<float>& values);
   static Value from_i32_array(const std::vector<int32_t>& values);
   static Value from_string_array(std::vector<std::string> values);
-  static Value from_array_of_arrays(std::vector<Value> values);  // each element an array
+  // Each element must be an array (the writer refuses others; they cannot be encoded).
+  static Value from_array_of_arrays(std::vector<Value> values);
 
   ValueType type() const { return type_; }
   bool is_array() const { return type_ == ValueType::kArray; }
@@ -63,6 +71,8 @@ class Value {
   const std::vector<std::string>* strings() const;     // string arrays
   const std::vector<Value>* arrays() const;            // arrays of arrays
   // Converting numeric readers: nullopt if not a numeric array or a value does not fit.
+  // f32: any numeric element type (integers rounded, f64 within float range);
+  // i64: integer element types only.
   std::optional<std::vector<float>> to_f32_vector() const;
   std::optional<std::vector<int64_t>> to_i64_vector() const;
   std::optional<Value> element(size_t index) const;  // any array, as a standalone Value
@@ -75,7 +85,7 @@ class Value {
   ValueType array_type_ = ValueType::kUint8;
   std::variant<std::monostate, uint64_t, int64_t, double, bool, std::string,
                std::vector<uint8_t>, std::vector<std::string>, std::vector<Value>>
-      data_;
+      data_{uint64_t{0}};  // a default Value is the u8 0
 };
 
 }  // namespace strata::gguf
