@@ -17,6 +17,34 @@ std::vector<Command>& registry() {
   return commands;
 }
 
+// llama.cpp spells some short options with several letters ("-ctk"), which CLI11 would read
+// as "-c" with the value "tk". They are rewritten to their long forms before parsing, so every
+// subcommand declares only the long name and accepts both spellings.
+const std::map<std::string, std::string>& llama_cpp_short_options() {
+  static const std::map<std::string, std::string> options = {
+      {"-ctk", "--cache-type-k"}, {"-ctv", "--cache-type-v"}, {"-np", "--parallel"},
+      {"-ngl", "--n-gpu-layers"}, {"-fa", "--flash-attn"},   {"-ts", "--tensor-split"},
+      {"-sm", "--split-mode"},    {"-mg", "--main-gpu"},     {"-ub", "--ubatch-size"},
+      {"-nkvo", "--no-kv-offload"},
+  };
+  return options;
+}
+
+std::vector<std::string> rewrite_short_options(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    const std::string flag = arg.substr(0, eq);
+    if (auto it = llama_cpp_short_options().find(flag); it != llama_cpp_short_options().end()) {
+      arg = it->second + (eq == std::string::npos ? "" : arg.substr(eq));
+    }
+    args.push_back(std::move(arg));
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first
+  return args;
+}
+
 }  // namespace
 
 bool register_command(Command command) {
@@ -47,7 +75,8 @@ int run_main(int argc, char** argv) {
   }
 
   try {
-    app.parse(argc, argv);
+    std::vector<std::string> args = rewrite_short_options(argc, argv);
+    app.parse(args);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
