@@ -85,7 +85,9 @@ int run_main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // One clear line, exit 1 (CLI11 would otherwise print several and use its own codes).
-    std::fprintf(stderr, "strata: error: %s (see 'strata --help')\n", e.what());
+    std::string name = "strata";
+    for (const CLI::App* sub : app.get_subcommands()) name += " " + sub->get_name();
+    std::fprintf(stderr, "%s: error: %s (see '%s --help')\n", name.c_str(), e.what(), name.c_str());
     return 1;
   }
 
