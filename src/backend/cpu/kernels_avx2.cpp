@@ -1,0 +1,35 @@
+// AVX2 + FMA + F16C path of the CPU kernels: compiled with those instruction sets
+// (src/backend/CMakeLists.txt) and called only after a run-time CPU check.
+#include "backend/cpu/isa_kernels.h"
+
+#if defined(STRATA_CPU_X86)
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "quant/blocks.h"
+#include "quant/type.h"
+
+#define STRATA_X86_VNNI 0
+#define STRATA_X86_PANEL_TOKENS 2
+#define STRATA_X86_FLOAT_TOKENS 3
+
+namespace strata::backend::cpu {
+namespace avx2_path {
+#include "backend/cpu/x86_kernels.inc"
+}  // namespace avx2_path
+
+const IsaKernels* avx2_kernels() { return &avx2_path::kKernels; }
+
+}  // namespace strata::backend::cpu
+
+#else
+
+namespace strata::backend::cpu {
+const IsaKernels* avx2_kernels() { return nullptr; }
+}  // namespace strata::backend::cpu
+
+#endif
