@@ -1,24 +1,58 @@
-// CPU feature detection (cpuid via the compiler's builtins) and the test override.
+// CPU feature detection (cpuid + xgetbv) and the test override.
 #include "backend/cpu/cpu_isa.h"
 
 #include <atomic>
+#include <cstdint>
+
+#if defined(STRATA_CPU_X86)
+#include <cpuid.h>
+#endif
 
 namespace strata::backend::cpu {
 namespace {
 
+#if defined(STRATA_CPU_X86) && (defined(__GNUC__) || defined(__clang__))
+struct CpuidRegs {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+CpuidRegs cpuid(unsigned leaf, unsigned subleaf) {
+  CpuidRegs r;
+  if (__get_cpuid_max(0, nullptr) < leaf) return r;
+  __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
+  return r;
+}
+
+// XCR0: which register states the OS saves on a context switch. Wide registers are only
+// usable when it saves them, whatever cpuid says.
+uint64_t xcr0() {
+  uint32_t lo = 0, hi = 0;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+}
+
+bool bit(unsigned reg, int n) { return (reg >> n) & 1u; }
+#endif
+
+// Reads cpuid directly: clang 14's __builtin_cpu_supports knows neither "f16c" nor "bmi2".
 bool detect(Isa isa) {
 #if defined(STRATA_CPU_X86) && (defined(__GNUC__) || defined(__clang__))
-  // The builtins also check that the OS saves the wide registers (XCR0).
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+  if (isa == Isa::kScalar) return true;
+  const CpuidRegs l1 = cpuid(1, 0);
+  const CpuidRegs l7 = cpuid(7, 0);
+  const bool osxsave = bit(l1.ecx, 27);
+  const uint64_t xcr = osxsave ? xcr0() : 0;
+  const bool os_avx = (xcr & 0x6) == 0x6;            // SSE + AVX state
+  const bool os_avx512 = os_avx && (xcr & 0xE0) == 0xE0;  // opmask + upper ZMM state
+  const bool avx2 = os_avx && bit(l1.ecx, 28) /*avx*/ && bit(l1.ecx, 12) /*fma*/ &&
+                    bit(l1.ecx, 29) /*f16c*/ && bit(l7.ebx, 5) /*avx2*/ && bit(l7.ebx, 8) /*bmi2*/;
   switch (isa) {
     case Isa::kScalar: return true;
     case Isa::kAvx2: return avx2;
     case Isa::kAvx512:
-      return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-             __builtin_cpu_supports("avx512vnni");
+      return avx2 && os_avx512 && bit(l7.ebx, 16) /*avx512f*/ && bit(l7.ebx, 17) /*avx512dq*/ &&
+             bit(l7.ebx, 30) /*avx512bw*/ && bit(l7.ebx, 31) /*avx512vl*/ &&
+             bit(l7.ecx, 11) /*avx512vnni*/;
   }
   return false;
 #else
