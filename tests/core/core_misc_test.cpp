@@ -1,4 +1,4 @@
-// MappedFile, ThreadPool, ContentHasher and logging setup.
+// MappedFile, ContentHasher and logging setup.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,7 +9,6 @@
 #include "core/content_hash.h"
 #include "core/log.h"
 #include "core/mapped_file.h"
-#include "core/thread_pool.h"
 #include "support/temp_dir.h"
 
 namespace strata {
@@ -46,28 +45,6 @@ TEST(MappedFile, ClearErrors) {
   auto directory = MappedFile::open(dir.path());
   ASSERT_FALSE(directory.ok());
   EXPECT_NE(directory.status().message().find("is a directory"), std::string::npos);
-}
-
-TEST(ThreadPool, ParallelForVisitsEachIndexOnce) {
-  for (size_t threads : {1u, 2u, 4u}) {
-    ThreadPool pool(threads);
-    EXPECT_EQ(pool.size(), threads);
-    for (int round = 0; round < 50; ++round) {
-      std::vector<std::atomic<int>> hits(1000);
-      pool.parallel_for(hits.size(), [&](size_t i) { hits[i].fetch_add(1); });
-      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
-    }
-  }
-}
-
-TEST(ThreadPool, RunOnAllGivesDistinctIndices) {
-  ThreadPool pool(3);
-  std::vector<std::atomic<int>> seen(3);
-  pool.run_on_all([&](size_t i, size_t n) {
-    EXPECT_EQ(n, 3u);
-    seen[i].fetch_add(1);
-  });
-  for (auto& s : seen) EXPECT_EQ(s.load(), 1);
 }
 
 TEST(ContentHash, StreamingEqualsOneShot) {
