@@ -17,7 +17,8 @@ build: deps build/release/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
 # Until the server exists: describe the model given by MODEL=..., or the demo model.
-serve: build
+serve: deps build/release/build.ninja
+	cmake --build --preset release -j $(JOBS) --target strata
 	@scripts/serve "$(STRATA)" "$(MODEL)"
 
 test: build
