@@ -1,4 +1,4 @@
-// One generation request between an HTTP thread and the Generator (see generation_session.h).
+// One generation request between an HTTP thread and the engine::GenerationService (see generation_session.h).
 #include "server/generation_session.h"
 
 #include <spdlog/spdlog.h>
@@ -10,13 +10,13 @@ namespace strata::server {
 
 namespace {
 
-double seconds_between(Clock::time_point from, Clock::time_point to) {
+double seconds_between(engine::Clock::time_point from, engine::Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
 }
 
 }  // namespace
 
-void EventChannel::push(const TokenEvent& event) {
+void EventChannel::push(const engine::TokenEvent& event) {
   {
     std::lock_guard lock(mutex_);
     events_.push_back(event);
@@ -24,7 +24,7 @@ void EventChannel::push(const TokenEvent& event) {
   ready_.notify_one();
 }
 
-bool EventChannel::wait(std::vector<TokenEvent>& out, Clock::time_point until) {
+bool EventChannel::wait(std::vector<engine::TokenEvent>& out, engine::Clock::time_point until) {
   std::unique_lock lock(mutex_);
   if (!ready_.wait_until(lock, until, [this] { return !events_.empty(); })) return false;
   if (out.empty()) {
@@ -56,16 +56,16 @@ ApiResult<std::unique_ptr<GenerationSession>> GenerationSession::start(const Ser
   const auto n_prompt = static_cast<int64_t>(prompt.tokens.size());
   std::unique_ptr<GenerationSession> session(new GenerationSession(ctx, std::move(pipeline).value(), n_prompt));
 
-  GenerationRequest request;
+  engine::GenerationRequest request;
   request.prompt = std::move(prompt.tokens);
   request.sampling = fields.sampling;
   request.max_tokens = fields.max_tokens.value_or(-1);
-  session->submitted_at_ = Clock::now();
+  session->submitted_at_ = engine::Clock::now();
   session->deadline_ = session->submitted_at_ + std::chrono::seconds(std::max(1, ctx.options.request_timeout_s));
   session->last_token_at_ = session->submitted_at_;
   // The callback owns the channel, so events after this session is gone land harmlessly.
   auto submitted = ctx.generator.submit(std::move(request),
-                                        [channel = session->channel_](const TokenEvent& event) { channel->push(event); });
+                                        [channel = session->channel_](const engine::TokenEvent& event) { channel->push(event); });
   if (!submitted.ok()) return api_error_from_status(submitted.status(), ctx.options.retry_after_s);
   session->id_ = *submitted;
   session->submitted_ = true;
@@ -94,7 +94,7 @@ void GenerationSession::fail(SessionStep& step, ApiError error) {
   step.error = std::move(error);
 }
 
-void GenerationSession::on_token(const TokenEvent& event) {
+void GenerationSession::on_token(const engine::TokenEvent& event) {
   ++completion_tokens_;
   ctx_.metrics.add_generated_tokens(1);
   if (completion_tokens_ == 1) {
@@ -105,19 +105,19 @@ void GenerationSession::on_token(const TokenEvent& event) {
   last_token_at_ = event.time;
 }
 
-SessionStep GenerationSession::next(Clock::duration max_wait) {
+SessionStep GenerationSession::next(engine::Clock::duration max_wait) {
   SessionStep step;
   if (done_) {
     step.done = true;
     return step;
   }
-  std::vector<TokenEvent> events;
-  channel_->wait(events, std::min(Clock::now() + max_wait, deadline_));
-  for (const TokenEvent& event : events) {
+  std::vector<engine::TokenEvent> events;
+  channel_->wait(events, std::min(engine::Clock::now() + max_wait, deadline_));
+  for (const engine::TokenEvent& event : events) {
     if (event.token >= 0) {
       on_token(event);
       // The end-of-generation token is not text; every other token is.
-      if (event.finish != FinishReason::kEndOfGeneration) {
+      if (event.finish != engine::FinishReason::kEndOfGeneration) {
         auto delta = pipeline_.push(event.token);
         if (!delta.ok()) {
           fail(step, api_error_from_status(internal_error("the generator produced an unusable token: {}",
@@ -133,30 +133,30 @@ SessionStep GenerationSession::next(Clock::duration max_wait) {
         }
       }
     }
-    if (event.finish == FinishReason::kNone) continue;
+    if (event.finish == engine::FinishReason::kNone) continue;
     switch (event.finish) {
-      case FinishReason::kEndOfGeneration:
-      case FinishReason::kMaxTokens:
-      case FinishReason::kContextFull: {
+      case engine::FinishReason::kEndOfGeneration:
+      case engine::FinishReason::kMaxTokens:
+      case engine::FinishReason::kContextFull: {
         const TextDelta rest = pipeline_.finish();
         step.delta.reasoning += rest.reasoning;
         step.delta.content += rest.content;
-        finish(step, event.finish == FinishReason::kEndOfGeneration ? "stop" : "length");
+        finish(step, event.finish == engine::FinishReason::kEndOfGeneration ? "stop" : "length");
         return step;
       }
-      case FinishReason::kCancelled:
+      case engine::FinishReason::kCancelled:
         fail(step, api_error_from_status(unavailable("the generation was cancelled by the server")));
         return step;
-      case FinishReason::kError:
+      case engine::FinishReason::kError:
         fail(step, api_error_from_status(event.error.ok() ? internal_error("the generation failed") : event.error));
         return step;
-      case FinishReason::kNone:
+      case engine::FinishReason::kNone:
         break;
     }
   }
   if (ctx_.stopping.load()) {
     fail(step, api_error_from_status(unavailable("the server is shutting down")));
-  } else if (Clock::now() >= deadline_) {
+  } else if (engine::Clock::now() >= deadline_) {
     spdlog::warn("generation request {} ran past --timeout {} s; cancelled", id_, ctx_.options.request_timeout_s);
     ApiError error = api_error_from_status(make_error(
         ErrorCode::kDeadlineExceeded, "the request took longer than the server's --timeout of {} s; ask for fewer "

@@ -1,4 +1,4 @@
-// GenerationSession: one request handed to the Generator, seen from an HTTP thread. Token events
+// GenerationSession: one request handed to the engine::GenerationService, seen from an HTTP thread. Token events
 // arrive on the generator's thread and queue up; the HTTP thread takes them in steps, turns
 // them into text, applies stop strings and the deadline, and records latency metrics.
 #pragma once
@@ -22,14 +22,14 @@ namespace strata::server {
 // Events from the generator's thread to the HTTP thread.
 class EventChannel {
  public:
-  void push(const TokenEvent& event);
+  void push(const engine::TokenEvent& event);
   // Takes every queued event, waiting until `until` when none is queued. False on timeout.
-  bool wait(std::vector<TokenEvent>& out, Clock::time_point until);
+  bool wait(std::vector<engine::TokenEvent>& out, engine::Clock::time_point until);
 
  private:
   std::mutex mutex_;
   std::condition_variable ready_;
-  std::vector<TokenEvent> events_;
+  std::vector<engine::TokenEvent> events_;
 };
 
 struct SessionStep {
@@ -49,7 +49,7 @@ class GenerationSession {
   GenerationSession& operator=(const GenerationSession&) = delete;
 
   // Waits at most `max_wait` for events and processes them.
-  SessionStep next(Clock::duration max_wait);
+  SessionStep next(engine::Clock::duration max_wait);
   // Stops the generation (client gone); later steps report done with an error.
   void cancel();
 
@@ -60,20 +60,20 @@ class GenerationSession {
   GenerationSession(const ServerContext& ctx, TextPipeline pipeline, int64_t prompt_tokens);
   void finish(SessionStep& step, std::string reason);
   void fail(SessionStep& step, ApiError error);
-  void on_token(const TokenEvent& event);
+  void on_token(const engine::TokenEvent& event);
 
   const ServerContext& ctx_;
   TextPipeline pipeline_;
   std::shared_ptr<EventChannel> channel_ = std::make_shared<EventChannel>();
-  RequestId id_ = 0;
+  engine::RequestId id_ = 0;
   bool submitted_ = false;
   bool done_ = false;
   bool cancel_requested_ = false;
   int64_t prompt_tokens_ = 0;
   int64_t completion_tokens_ = 0;
-  Clock::time_point submitted_at_;
-  Clock::time_point deadline_;
-  Clock::time_point last_token_at_;
+  engine::Clock::time_point submitted_at_;
+  engine::Clock::time_point deadline_;
+  engine::Clock::time_point last_token_at_;
 };
 
 }  // namespace strata::server

@@ -63,7 +63,7 @@ const Route* find_route(std::string_view path) {
 // one thread): for the access log and the metrics label.
 struct RequestScope {
   bool active = false;  // false: cpp-httplib refused the request before our handlers saw it
-  Clock::time_point start;
+  engine::Clock::time_point start;
   std::string_view endpoint = "other";
 };
 thread_local RequestScope t_request;
@@ -109,7 +109,7 @@ void refuse(httplib::Response& res, const ApiError& error, bool has_body) {
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(ModelInfo m, Generator& g, ServerOptions o)
+  Impl(ModelInfo m, engine::GenerationService& g, ServerOptions o)
       : model(std::move(m)), generator(g), options(std::move(o)), ctx{model, generator, options, metrics, stopping} {}
 
   HandlerResponse before_routing(const httplib::Request& req, httplib::Response& res);
@@ -118,7 +118,7 @@ struct HttpServer::Impl {
   void add_routes();
 
   ModelInfo model;
-  Generator& generator;
+  engine::GenerationService& generator;
   ServerOptions options;
   Metrics metrics;
   std::atomic<bool> stopping{false};
@@ -130,7 +130,7 @@ struct HttpServer::Impl {
 };
 
 HandlerResponse HttpServer::Impl::before_routing(const httplib::Request& req, httplib::Response& res) {
-  t_request = RequestScope{true, Clock::now(), "other"};
+  t_request = RequestScope{true, engine::Clock::now(), "other"};
   const std::string client_id = req.get_header_value("X-Request-ID");
   res.set_header("X-Request-ID", acceptable_request_id(client_id) ? client_id : new_request_id());
   res.set_header("Access-Control-Allow-Origin", "*");
@@ -214,7 +214,7 @@ HandlerResponse HttpServer::Impl::before_routing(const httplib::Request& req, ht
 
 void HttpServer::Impl::after_response(const httplib::Request& req, const httplib::Response& res) {
   const RequestScope scope = std::exchange(t_request, RequestScope{});
-  const double ms = scope.active ? std::chrono::duration<double, std::milli>(Clock::now() - scope.start).count() : 0.0;
+  const double ms = scope.active ? std::chrono::duration<double, std::milli>(engine::Clock::now() - scope.start).count() : 0.0;
   const auto level = (scope.endpoint == "/health" || scope.endpoint == "/metrics") && res.status < 400
                          ? spdlog::level::debug
                          : spdlog::level::info;
@@ -292,7 +292,7 @@ void HttpServer::Impl::add_routes() {
   }
 }
 
-HttpServer::HttpServer(ModelInfo model, Generator& generator, ServerOptions options)
+HttpServer::HttpServer(ModelInfo model, engine::GenerationService& generator, ServerOptions options)
     : impl_(std::make_unique<Impl>(std::move(model), generator, std::move(options))) {
   // A client that disconnects mid-reply must cost an error on write, not the process.
   std::signal(SIGPIPE, SIG_IGN);

@@ -1,12 +1,12 @@
 // HttpServer: the OpenAI-compatible HTTP front of `strata serve` (cpp-httplib): routes, auth,
 // CORS, request ids, body limits, timeouts, metrics, the chat page. Generation goes through a
-// Generator; the server never produces tokens itself.
+// engine::GenerationService; the server never produces tokens itself.
 #pragma once
 
 #include <memory>
 
 #include "core/status.h"
-#include "server/generator.h"
+#include "engine/generation_service.h"
 #include "server/model_info.h"
 #include "server/server_context.h"
 
@@ -15,7 +15,7 @@ namespace strata::server {
 class HttpServer {
  public:
   // `generator` must outlive the server.
-  HttpServer(ModelInfo model, Generator& generator, ServerOptions options);
+  HttpServer(ModelInfo model, engine::GenerationService& generator, ServerOptions options);
   ~HttpServer();  // stops and joins
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -77,7 +77,7 @@ void Metrics::observe_inter_token_latency(double seconds) {
   inter_token_latency_.observe(seconds);
 }
 
-std::string Metrics::render(const GeneratorStats& stats) const {
+std::string Metrics::render(const engine::GeneratorStats& stats) const {
   std::string out;
   std::lock_guard lock(mutex_);
   header(out, "strata_requests_total", "counter", "HTTP requests answered, by route and status.");

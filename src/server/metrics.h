@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "server/generator.h"
+#include "engine/generation_service.h"
 
 namespace strata::server {
 
@@ -40,7 +40,7 @@ class Metrics {
   void observe_time_to_first_token(double seconds);
   void observe_inter_token_latency(double seconds);
 
-  std::string render(const GeneratorStats& stats) const;
+  std::string render(const engine::GeneratorStats& stats) const;
 
  private:
   mutable std::mutex mutex_;

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <string>
 
-#include "server/generator.h"
+#include "engine/generation_service.h"
 #include "server/metrics.h"
 #include "server/model_info.h"
 
@@ -27,7 +27,7 @@ struct ServerOptions {
 
 struct ServerContext {
   const ModelInfo& model;
-  Generator& generator;
+  engine::GenerationService& generator;
   const ServerOptions& options;
   Metrics& metrics;
   const std::atomic<bool>& stopping;  // set when the server shuts down: streams end

@@ -6,15 +6,15 @@
 namespace strata::server {
 
 void handle_health(const ServerContext& ctx, httplib::Response& res) {
-  const HealthState health = ctx.generator.health();
+  const engine::HealthState health = ctx.generator.health();
   Json body;
   switch (health.status) {
-    case HealthState::Status::kOk: body["status"] = "ok"; break;
-    case HealthState::Status::kLoading: body["status"] = "loading"; break;
-    case HealthState::Status::kDegraded: body["status"] = "degraded"; break;
+    case engine::HealthState::Status::kOk: body["status"] = "ok"; break;
+    case engine::HealthState::Status::kLoading: body["status"] = "loading"; break;
+    case engine::HealthState::Status::kDegraded: body["status"] = "degraded"; break;
   }
   if (!health.reason.empty()) body["reason"] = health.reason;
-  send_json(res, body, health.status == HealthState::Status::kOk ? 200 : 503);
+  send_json(res, body, health.status == engine::HealthState::Status::kOk ? 200 : 503);
 }
 
 void handle_metrics(const ServerContext& ctx, httplib::Response& res) {

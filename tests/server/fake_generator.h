@@ -1,4 +1,4 @@
-// FakeGenerator: a TEST DOUBLE of server::Generator for the HTTP tests. It produces a scripted
+// FakeGenerator: a TEST DOUBLE of engine::GenerationService for the HTTP tests. It produces a scripted
 // token sequence for every request (no model involved), on its own thread per request, either
 // paced by a delay or one token per step() call, and records what the server asked of it.
 #pragma once
@@ -11,15 +11,15 @@
 #include <thread>
 #include <vector>
 
-#include "server/generator.h"
+#include "engine/generation_service.h"
 
 namespace strata::server::testing {
 
-class FakeGenerator final : public Generator {
+class FakeGenerator final : public engine::GenerationService {
  public:
   struct Script {
     std::vector<int32_t> tokens;                     // generated in order
-    FinishReason end = FinishReason::kEndOfGeneration;  // after the tokens (kError: fails)
+    engine::FinishReason end = engine::FinishReason::kEndOfGeneration;  // after the tokens (kError: fails)
     int32_t end_token = -1;                          // carried by a kEndOfGeneration event
     Status error;                                    // for end == kError
   };
@@ -44,11 +44,11 @@ class FakeGenerator final : public Generator {
     std::lock_guard lock(mutex_);
     submit_error_ = std::move(status);
   }
-  void set_health(HealthState health) {
+  void set_health(engine::HealthState health) {
     std::lock_guard lock(mutex_);
     health_ = std::move(health);
   }
-  void set_stats(GeneratorStats stats) {
+  void set_stats(engine::GeneratorStats stats) {
     std::lock_guard lock(mutex_);
     stats_ = stats;
   }
@@ -62,17 +62,17 @@ class FakeGenerator final : public Generator {
     changed_.notify_all();
   }
 
-  Result<RequestId> submit(GenerationRequest request, TokenCallback on_event) override {
+  Result<engine::RequestId> submit(engine::GenerationRequest request, engine::EventCallback on_event) override {
     std::lock_guard lock(mutex_);
     if (!submit_error_.ok()) return submit_error_;
-    const RequestId id = next_id_++;
+    const engine::RequestId id = next_id_++;
     requests_.push_back(request);
     states_[id] = State{};
     threads_.emplace_back(&FakeGenerator::run, this, id, std::move(request), std::move(on_event), script_);
     return id;
   }
 
-  void cancel(RequestId id) override {
+  void cancel(engine::RequestId id) override {
     {
       std::lock_guard lock(mutex_);
       ++cancel_calls_;
@@ -81,17 +81,17 @@ class FakeGenerator final : public Generator {
     changed_.notify_all();
   }
 
-  HealthState health() const override {
+  engine::HealthState health() const override {
     std::lock_guard lock(mutex_);
     return health_;
   }
-  GeneratorStats stats() const override {
+  engine::GeneratorStats stats() const override {
     std::lock_guard lock(mutex_);
     return stats_;
   }
 
   // Observations.
-  std::vector<GenerationRequest> requests() const {
+  std::vector<engine::GenerationRequest> requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
   }
@@ -104,7 +104,7 @@ class FakeGenerator final : public Generator {
     return finished_;
   }
   // Tokens delivered for request `id` (ids start at 1).
-  int tokens_sent(RequestId id) const {
+  int tokens_sent(engine::RequestId id) const {
     std::lock_guard lock(mutex_);
     auto it = states_.find(id);
     return it == states_.end() ? 0 : it->second.tokens_sent;
@@ -127,7 +127,7 @@ class FakeGenerator final : public Generator {
   };
 
   // Waits for the next event's turn; false when cancelled (or the generator is going away).
-  bool wait_turn(RequestId id) {
+  bool wait_turn(engine::RequestId id) {
     std::unique_lock lock(mutex_);
     if (manual_) {
       changed_.wait(lock, [&] { return states_[id].cancelled || shutting_down_ || steps_ > 0; });
@@ -139,36 +139,36 @@ class FakeGenerator final : public Generator {
     return !(states_[id].cancelled || shutting_down_);
   }
 
-  void run(RequestId id, GenerationRequest request, TokenCallback on_event, Script script) {
+  void run(engine::RequestId id, engine::GenerationRequest request, engine::EventCallback on_event, Script script) {
     int generated = 0;
     for (size_t i = 0;; ++i) {
       if (!wait_turn(id)) {
-        TokenEvent cancelled;
-        cancelled.finish = FinishReason::kCancelled;
+        engine::TokenEvent cancelled;
+        cancelled.finish = engine::FinishReason::kCancelled;
         on_event(cancelled);
         break;
       }
-      TokenEvent event;
+      engine::TokenEvent event;
       if (i < script.tokens.size()) {
         event.token = script.tokens[i];
         ++generated;
-        if (request.max_tokens > 0 && generated == request.max_tokens) event.finish = FinishReason::kMaxTokens;
+        if (request.max_tokens > 0 && generated == request.max_tokens) event.finish = engine::FinishReason::kMaxTokens;
       } else {
         event.finish = script.end;
-        if (script.end == FinishReason::kEndOfGeneration) event.token = script.end_token;
-        if (script.end == FinishReason::kError) event.error = script.error;
+        if (script.end == engine::FinishReason::kEndOfGeneration) event.token = script.end_token;
+        if (script.end == engine::FinishReason::kError) event.error = script.error;
       }
       if (event.token >= 0) {
         std::lock_guard lock(mutex_);
         ++states_[id].tokens_sent;
       }
-      event.time = Clock::now();
-      if (event.finish != FinishReason::kNone) {
+      event.time = engine::Clock::now();
+      if (event.finish != engine::FinishReason::kNone) {
         event.timings.n_prompt = static_cast<int32_t>(request.prompt.size());
         event.timings.n_generated = generated;
       }
       on_event(event);
-      if (event.finish != FinishReason::kNone) break;
+      if (event.finish != engine::FinishReason::kNone) break;
     }
     std::lock_guard lock(mutex_);
     ++finished_;
@@ -180,12 +180,12 @@ class FakeGenerator final : public Generator {
   std::atomic<std::chrono::milliseconds> delay_{std::chrono::milliseconds(0)};
   std::atomic<bool> manual_{false};
   Status submit_error_;
-  HealthState health_;
-  GeneratorStats stats_;
+  engine::HealthState health_;
+  engine::GeneratorStats stats_;
   int steps_ = 0;
-  RequestId next_id_ = 1;
-  std::map<RequestId, State> states_;
-  std::vector<GenerationRequest> requests_;
+  engine::RequestId next_id_ = 1;
+  std::map<engine::RequestId, State> states_;
+  std::vector<engine::GenerationRequest> requests_;
   std::vector<std::thread> threads_;
   int cancel_calls_ = 0;
   int finished_ = 0;

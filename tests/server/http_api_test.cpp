@@ -32,12 +32,12 @@ TEST(HttpApi, HealthFollowsTheGenerator) {
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(parse(ok), Json::parse(R"({"status":"ok"})"));
 
-  s.generator.set_health({HealthState::Status::kLoading, ""});
+  s.generator.set_health({engine::HealthState::Status::kLoading, ""});
   auto loading = s.client().Get("/health");
   EXPECT_EQ(loading->status, 503);
   EXPECT_EQ(parse(loading)["status"], "loading");
 
-  s.generator.set_health({HealthState::Status::kDegraded, "worker 10.0.0.2:50051 is gone"});
+  s.generator.set_health({engine::HealthState::Status::kDegraded, "worker 10.0.0.2:50051 is gone"});
   auto degraded = s.client().Get("/health");
   EXPECT_EQ(degraded->status, 503);
   EXPECT_EQ(parse(degraded)["status"], "degraded");
@@ -101,7 +101,7 @@ TEST(HttpApi, ChatMaxTokensEndsWithLength) {
 
 TEST(HttpApi, ContextFullEndsWithLength) {
   TestServer s;
-  s.generator.set_script({byte_tokens("abc"), FinishReason::kContextFull, -1, {}});
+  s.generator.set_script({byte_tokens("abc"), engine::FinishReason::kContextFull, -1, {}});
   auto r = s.post("/v1/chat/completions", Json::parse(R"({"messages":[{"role":"user","content":"Hi"}]})"));
   ASSERT_TRUE(r);
   EXPECT_EQ(parse(r)["choices"][0]["finish_reason"], "length");
@@ -125,7 +125,7 @@ TEST(HttpApi, ReasoningContentIsSeparated) {
   std::vector<int32_t> tokens = byte_tokens("Let me think.");
   tokens.push_back(TestVocab::kEndThink);
   for (int32_t t : byte_tokens("\n\n42")) tokens.push_back(t);
-  s.generator.set_script({tokens, FinishReason::kEndOfGeneration, TestVocab::kImEnd, {}});
+  s.generator.set_script({tokens, engine::FinishReason::kEndOfGeneration, TestVocab::kImEnd, {}});
   auto r = s.post("/v1/chat/completions", Json::parse(R"({"messages":[{"role":"user","content":"6*7?"}]})"));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;

@@ -51,7 +51,7 @@ std::string content_of(const Stream& s, const char* field = "content") {
 // share a chunk).
 TEST(HttpStream, ChatFramingIsExactlyOpenAis) {
   TestServer s;
-  s.generator.set_script({{TestVocab::kHello}, FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
+  s.generator.set_script({{TestVocab::kHello}, engine::FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
   for (const bool usage : {false, true}) {
     Json body = kChat;
     if (usage) body["stream_options"] = {{"include_usage", true}};
@@ -109,7 +109,7 @@ TEST(HttpStream, WithoutIncludeUsageThereIsNoUsageKey) {
 
 TEST(HttpStream, StopStringSplitAcrossTokensNeverReachesTheClient) {
   TestServer s;
-  s.generator.set_script({byte_tokens("one <|END|> two"), FinishReason::kEndOfGeneration, -1, {}});
+  s.generator.set_script({byte_tokens("one <|END|> two"), engine::FinishReason::kEndOfGeneration, -1, {}});
   Json body = kChat;
   body["stop"] = "<|END|>";
   const Stream st = stream_request(s, "/v1/chat/completions", body);
@@ -126,7 +126,7 @@ TEST(HttpStream, ReasoningContentStreamsSeparately) {
   for (int32_t t : byte_tokens("a plan")) tokens.push_back(t);
   tokens.push_back(TestVocab::kEndThink);
   for (int32_t t : byte_tokens("\n\nthe answer")) tokens.push_back(t);
-  s.generator.set_script({tokens, FinishReason::kEndOfGeneration, TestVocab::kImEnd, {}});
+  s.generator.set_script({tokens, engine::FinishReason::kEndOfGeneration, TestVocab::kImEnd, {}});
   const Stream st = stream_request(s, "/v1/chat/completions", kChat);
   ASSERT_TRUE(st.done);
   EXPECT_EQ(content_of(st, "reasoning_content"), "a plan");
@@ -146,7 +146,7 @@ TEST(HttpStream, ReasoningContentStreamsSeparately) {
 
 TEST(HttpStream, TextCompletionStream) {
   TestServer s;
-  s.generator.set_script({{TestVocab::kHello}, FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
+  s.generator.set_script({{TestVocab::kHello}, engine::FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
   const Stream st = stream_request(
       s, "/v1/completions", Json::parse(R"({"prompt":"x","stream":true,"stream_options":{"include_usage":true}})"));
   ASSERT_TRUE(st.done);
@@ -166,7 +166,7 @@ TEST(HttpStream, TextCompletionStream) {
 
 TEST(HttpStream, GeneratorErrorMidStreamIsAnErrorEvent) {
   TestServer s;
-  s.generator.set_script({byte_tokens("par"), FinishReason::kError, -1, unavailable("worker 2 disconnected")});
+  s.generator.set_script({byte_tokens("par"), engine::FinishReason::kError, -1, unavailable("worker 2 disconnected")});
   auto r = s.post("/v1/chat/completions", kChat);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);  // headers were sent before the failure
@@ -180,7 +180,7 @@ TEST(HttpStream, GeneratorErrorMidStreamIsAnErrorEvent) {
 
 TEST(HttpStream, GeneratorErrorWithoutStreamIsAnHttpError) {
   TestServer s;
-  s.generator.set_script({byte_tokens("par"), FinishReason::kError, -1, unavailable("worker 2 disconnected")});
+  s.generator.set_script({byte_tokens("par"), engine::FinishReason::kError, -1, unavailable("worker 2 disconnected")});
   auto r = s.post("/v1/chat/completions", Json::parse(R"({"messages":[{"role":"user","content":"Hi"}]})"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
@@ -190,7 +190,7 @@ TEST(HttpStream, GeneratorErrorWithoutStreamIsAnHttpError) {
 TEST(HttpStream, ClientDisconnectCancelsWithinOneToken) {
   TestServer s;
   s.generator.set_manual(true);
-  s.generator.set_script({byte_tokens(std::string(100, 'x')), FinishReason::kEndOfGeneration, -1, {}});
+  s.generator.set_script({byte_tokens(std::string(100, 'x')), engine::FinishReason::kEndOfGeneration, -1, {}});
   {
     RawConnection c(s.port());
     const std::string body = kChat.dump();

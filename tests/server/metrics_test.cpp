@@ -39,7 +39,7 @@ TEST(Metrics, RenderParsesAndCounts) {
   m.observe_time_to_first_token(0.03);
   m.observe_time_to_first_token(2.0);
   m.observe_inter_token_latency(0.004);
-  GeneratorStats stats;
+  engine::GeneratorStats stats;
   stats.slots_busy = 2;
   stats.slots_total = 4;
   stats.kv_cells_used = 300;

@@ -39,7 +39,7 @@ class TestServer {
  public:
   explicit TestServer(ServerOptions options = test_options(), ModelInfo model = make_test_model()) {
     spdlog::set_level(spdlog::level::warn);
-    generator.set_script({byte_tokens("Hello, world!"), FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
+    generator.set_script({byte_tokens("Hello, world!"), engine::FinishReason::kEndOfGeneration, TestVocab::kEndOfText, {}});
     server = std::make_unique<HttpServer>(std::move(model), generator, std::move(options));
     const Status started = server->start();
     if (!started.ok()) throw std::runtime_error(started.to_string());

@@ -1,4 +1,4 @@
-// Generator: what the HTTP layer needs from whatever produces tokens (the engine's scheduler).
+// GenerationService: what the HTTP layer needs from whatever produces tokens (the engine's scheduler).
 // The server works in token ids here; text, templates and stop strings stay on its side.
 #pragma once
 
@@ -11,7 +11,7 @@
 #include "core/status.h"
 #include "sampling/sampling_params.h"
 
-namespace strata::server {
+namespace strata::engine {
 
 using RequestId = uint64_t;
 using Clock = std::chrono::steady_clock;
@@ -53,8 +53,8 @@ struct TokenEvent {
 };
 
 // Called on the generator's thread. It must return quickly (it only queues the event) and
-// must not call back into the Generator. Calls for one request never overlap.
-using TokenCallback = std::function<void(const TokenEvent& event)>;
+// must not call back into the service. Calls for one request never overlap.
+using EventCallback = std::function<void(const TokenEvent& event)>;
 
 struct HealthState {
   enum class Status { kOk, kLoading, kDegraded };
@@ -73,9 +73,9 @@ struct GeneratorStats {
 };
 
 // Thread safety: every method may be called from any thread at any time.
-class Generator {
+class GenerationService {
  public:
-  virtual ~Generator() = default;
+  virtual ~GenerationService() = default;
 
   // Queues a request; `on_event` is then called for each event, possibly before submit()
   // returns. Exactly one final event (finish != kNone) is delivered for every accepted
@@ -83,7 +83,7 @@ class Generator {
   // Errors (no events follow): resource_exhausted when the queue is full (HTTP 503 with
   // Retry-After), unavailable while loading or degraded (503), invalid_argument for a request
   // this model cannot run, e.g. a prompt longer than a slot's context (400).
-  virtual Result<RequestId> submit(GenerationRequest request, TokenCallback on_event) = 0;
+  virtual Result<RequestId> submit(GenerationRequest request, EventCallback on_event) = 0;
 
   // Stops a request soon (its slot is freed within one step); its final event then says
   // kCancelled unless it had already finished. Unknown or finished ids are ignored.
@@ -93,4 +93,4 @@ class Generator {
   virtual GeneratorStats stats() const = 0;
 };
 
-}  // namespace strata::server
+}  // namespace strata::engine
