@@ -16,7 +16,7 @@ build/release/build.ninja: CMakeLists.txt CMakePresets.json
 build: deps build/release/build.ninja
 	cmake --build --preset release -j $(JOBS)
 
-# Until the server exists: describe the model given by MODEL=..., or the demo model.
+# Serves MODEL=... (or the built-in demo model) on 127.0.0.1:8080; ARGS="-np 4 --port 9000" adds flags.
 serve: deps build/release/build.ninja
 	cmake --build --preset release -j $(JOBS) --target strata
 	@scripts/serve "$(STRATA)" "$(MODEL)"

@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include "engine/end_tokens.h"
 #include "engine/generator.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
@@ -131,18 +132,6 @@ Status write_logits(const std::string& path, const std::vector<float>& logits) {
   return {};
 }
 
-std::vector<int32_t> end_tokens(const gguf::File& file, const std::optional<tokenizer::Tokenizer>& tok) {
-  std::vector<int32_t> ids;
-  if (tok && tok->eos() != tokenizer::kNoToken) ids.push_back(tok->eos());
-  for (const char* key : {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"}) {
-    const gguf::Value* value = file.find(key);
-    if (value == nullptr) continue;
-    const std::optional<uint64_t> id = value->as_uint();
-    if (id && *id <= INT32_MAX) ids.push_back(static_cast<int32_t>(*id));
-  }
-  return ids;
-}
-
 Status print(std::string_view text) {
   if (text.empty()) return {};
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
@@ -220,7 +209,7 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
   options.n_predict = static_cast<int32_t>(args.n_predict);
   options.sampling = settings.sampling;
   options.prompt_logits = !args.logits_out.empty();
-  if (!args.ignore_eos) options.end_tokens = end_tokens(*file, tok);
+  if (!args.ignore_eos) options.end_tokens = engine::end_of_generation_tokens(*file, tok ? &*tok : nullptr);
 
   std::optional<tokenizer::StreamDecoder> decoder;
   if (tok) decoder.emplace(*tok);

@@ -1,16 +1,34 @@
-// `strata serve`: the OpenAI-compatible HTTP server (llama-server's flags).
+// `strata serve`: the OpenAI-compatible HTTP server (llama-server's flags). This file only
+// composes the parts: model file -> backend -> model -> scheduler -> HTTP server, then waits
+// for SIGINT/SIGTERM.
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
+#include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include <spdlog/spdlog.h>
+#include "engine/end_tokens.h"
+#include "engine/scheduler.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
+#include "kv/kv_memory.h"
+#include "model/hparams.h"
+#include "model/model.h"
+#include "model/synth.h"
+#include "server/http_server.h"
 #include "server/model_info.h"
 #include "server/serve_options.h"
 
 namespace strata::cli {
 namespace {
+
+constexpr uint64_t kDefaultMaxCtx = 4096;  // as llama-server: -c defaults to 4096 or the training context
+constexpr std::string_view kDemoAlias = "strata-demo-random-weights";
 
 Result<std::string> read_text_file(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
@@ -21,10 +39,65 @@ Result<std::string> read_text_file(const std::string& path, std::string_view wha
   return text.str();
 }
 
+std::filesystem::path cache_dir() {
+  if (const char* dir = std::getenv("STRATA_CACHE_DIR"); dir != nullptr && *dir != '\0') return dir;
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return std::filesystem::path(xdg) / "strata";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::filesystem::path(home) / ".cache" / "strata";
+  }
+  return std::filesystem::temp_directory_path() / "strata-cache";
+}
+
+// The built-in demo model: the tiny preset with random weights and the demo vocabulary, made
+// once into the cache directory so `strata serve` works with no model file at all.
+Result<std::string> demo_model_path() {
+  const std::filesystem::path dir = cache_dir();
+  const std::filesystem::path path = dir / "demo-tiny.gguf";
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) return path.string();
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return io_error("cannot create the cache directory '{}' for the demo model: {}", dir.string(), ec.message());
+  spdlog::warn("generating the demo model at {} (random weights: its answers are gibberish; give -m FILE to serve a "
+            "real model)",
+            path.string());
+  model::SynthOptions synth;
+  STRATA_ASSIGN_OR_RETURN(synth.hparams, model::synth_preset("tiny", model::Arch::kLlama));
+  STRATA_ASSIGN_OR_RETURN(synth.target, model::parse_quant_target("q8_0"));
+  synth.seed = 1;
+  synth.n_threads = std::max(1u, std::thread::hardware_concurrency());
+  auto written = model::synth_model(synth, path);
+  if (!written.ok()) return written.status().with_context("generating the demo model");
+  return path.string();
+}
+
+// Blocks SIGINT and SIGTERM in this thread and every thread started after it, so that
+// wait_for_stop_signal() receives them instead of the default handler killing the process
+// in the middle of a response.
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int wait_for_stop_signal(const sigset_t& set) {
+  int signal = 0;
+  while (sigwait(&set, &signal) != 0) {
+  }
+  return signal;
+}
+
 Status serve(server::ServeOptions& options) {
+  const sigset_t stop_signals = block_stop_signals();
   STRATA_TRY(server::finish_serve_options(options));
-  STRATA_TRY(kv::parse_cache_type(options.cache_type_k).status().with_context("-ctk"));
-  STRATA_TRY(kv::parse_cache_type(options.cache_type_v).status().with_context("-ctv"));
+  auto type_k = kv::parse_cache_type(options.cache_type_k);
+  if (!type_k.ok()) return type_k.status().with_context("-ctk");
+  auto type_v = kv::parse_cache_type(options.cache_type_v);
+  if (!type_v.ok()) return type_v.status().with_context("-ctv");
 
   server::ModelInfoOptions info_options;
   info_options.alias = options.alias;
@@ -33,18 +106,60 @@ Status serve(server::ServeOptions& options) {
     STRATA_ASSIGN_OR_RETURN(info_options.template_source,
                             read_text_file(options.chat_template_file, "--chat-template-file"));
   }
-  if (!options.model.empty()) {
-    auto file = gguf::File::open(options.model);
-    if (!file.ok()) return file.status();
-    // Vocabulary and chat template are checked now, so a bad model fails before anything listens.
-    auto info = server::load_model_info(*file, info_options);
-    if (!info.ok()) return info.status().with_context(fmt::format("'{}'", options.model));
+  std::string path = options.model;
+  if (path.empty()) {
+    STRATA_ASSIGN_OR_RETURN(path, demo_model_path());
+    if (info_options.alias.empty()) info_options.alias = kDemoAlias;
+    spdlog::warn("serving the built-in demo model {} (random weights); give -m FILE to serve a real model", path);
   }
-  // The lead wires the engine's scheduler here: build a server::Generator over the loaded
-  // model (-c, -np, -ctk/-ctv, -fa, -t, --queue-size), then
-  //   server::HttpServer http(std::move(info), generator, server::to_server_options(options));
-  //   bind(), run() until SIGINT/SIGTERM, stop().
-  return unsupported("the inference scheduler is not built yet");
+  auto file = gguf::File::open(path);
+  if (!file.ok()) return file.status();
+  STRATA_ASSIGN_OR_RETURN(const model::HParams hp, model::read_hparams(*file));
+
+  kv::KvConfig kv;
+  kv.type_k = *type_k;
+  kv.type_v = *type_v;
+  kv.n_seq = static_cast<uint32_t>(options.parallel);
+  kv.n_ctx = !options.ctx_size      ? std::min<uint64_t>(hp.n_ctx_train, kDefaultMaxCtx)
+             : *options.ctx_size == 0 ? hp.n_ctx_train
+                                      : static_cast<uint64_t>(*options.ctx_size);
+  if (kv.n_ctx < kv.n_seq) {
+    return invalid_argument("-c {} gives {} slots (-np) less than one cell each; use -c {} or more", kv.n_ctx,
+                            kv.n_seq, kv.n_seq * 256);
+  }
+  info_options.n_ctx = static_cast<int32_t>(kv.n_ctx / kv.n_seq);
+  // Vocabulary and chat template are checked before anything is loaded or listens.
+  auto info = server::load_model_info(*file, info_options);
+  if (!info.ok()) return info.status().with_context(fmt::format("'{}'", path));
+
+  const int threads = options.threads > 0 ? static_cast<int>(options.threads)
+                                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  STRATA_ASSIGN_OR_RETURN(auto backend, backend::cpu::CpuBackend::create(threads));
+  model::ModelConfig config;
+  config.kv = kv;
+  config.flash_attn = options.flash_attn != "off" && options.flash_attn != "0";
+  config.n_batch = static_cast<uint32_t>(options.batch_size);
+  auto loaded = model::Model::load(*file, *backend, config);
+  if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
+  model::Model& model = **loaded;
+  spdlog::info("loaded {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} ({:.1f} MiB), "
+            "{} threads",
+            path, hp.n_layer, static_cast<double>(model.weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
+            kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
+            static_cast<double>(model.kv_bytes()) / (1 << 20), threads);
+
+  engine::SchedulerConfig scheduler_config;
+  scheduler_config.queue_size = static_cast<int32_t>(options.queue_size);
+  scheduler_config.prefill_chunk = static_cast<int32_t>(options.prefill_chunk);
+  scheduler_config.end_tokens = engine::end_of_generation_tokens(*file, &info->tokenizer);
+  STRATA_ASSIGN_OR_RETURN(auto scheduler, engine::Scheduler::create(model, scheduler_config));
+
+  server::HttpServer http(std::move(*info), *scheduler, server::to_server_options(options));
+  STRATA_TRY(http.start());
+  const int signal = wait_for_stop_signal(stop_signals);
+  spdlog::info("{} received: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  http.stop();
+  return {};
 }
 
 const bool registered = register_command({

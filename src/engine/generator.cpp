@@ -29,14 +29,9 @@ Result<GenerateResult> generate(model::Model& model, std::span<const int32_t> pr
     return invalid_argument("the prompt has {} tokens, more than the context of {} cells; use -c {} or more", n_prompt,
                             n_ctx_seq, n_prompt);
   }
-  if (static_cast<uint64_t>(n_prompt) > model.config().n_batch) {
-    return invalid_argument("the prompt has {} tokens, more than the batch size {} the model was loaded with",
-                            n_prompt, model.config().n_batch);
-  }
-  if (options.prompt_logits && static_cast<uint64_t>(n_prompt) > model.max_outputs()) {
-    return invalid_argument("the prompt's {} rows of logits exceed the {} the model was loaded for", n_prompt,
-                            model.max_outputs());
-  }
+  // The prompt goes in batches of at most n_batch tokens; each returns its rows of logits.
+  const int64_t n_batch = std::min<int64_t>(model.config().n_batch,
+                                            options.prompt_logits ? model.max_outputs() : INT64_MAX);
   for (int64_t i = 0; i < n_prompt; ++i) {
     if (prompt[i] < 0 || static_cast<uint64_t>(prompt[i]) >= hp.n_vocab) {
       return invalid_argument("prompt token {} (at index {}) is not in the vocabulary of {} tokens (ids 0 to {})",
@@ -53,20 +48,24 @@ Result<GenerateResult> generate(model::Model& model, std::span<const int32_t> pr
   result.generated.reserve(static_cast<size_t>(options.n_predict));
   const auto seq = static_cast<int32_t>(options.seq);
 
-  Batch batch(static_cast<size_t>(n_prompt));
-  for (int64_t i = 0; i < n_prompt; ++i) {
-    batch.add(prompt[i], static_cast<int32_t>(i), seq, options.prompt_logits || i + 1 == n_prompt);
-  }
+  Batch batch(static_cast<size_t>(std::min(n_prompt, n_batch)));
   auto start = std::chrono::steady_clock::now();
-  STRATA_TRY(model.forward(batch.view()));
-  result.prompt_ms = ms_since(start);
-  if (options.prompt_logits) {
-    result.prompt_logits.reserve(static_cast<size_t>(n_prompt) * hp.n_vocab);
-    for (size_t i = 0; i < model.n_outputs(); ++i) {
-      const std::span<const float> row = model.logits(i);
-      result.prompt_logits.insert(result.prompt_logits.end(), row.begin(), row.end());
+  if (options.prompt_logits) result.prompt_logits.reserve(static_cast<size_t>(n_prompt) * hp.n_vocab);
+  for (int64_t first = 0; first < n_prompt; first += n_batch) {
+    const int64_t end = std::min(n_prompt, first + n_batch);
+    batch.clear();
+    for (int64_t i = first; i < end; ++i) {
+      batch.add(prompt[i], static_cast<int32_t>(i), seq, options.prompt_logits || i + 1 == n_prompt);
+    }
+    STRATA_TRY(model.forward(batch.view()));
+    if (options.prompt_logits) {
+      for (size_t i = 0; i < model.n_outputs(); ++i) {
+        const std::span<const float> row = model.logits(i);
+        result.prompt_logits.insert(result.prompt_logits.end(), row.begin(), row.end());
+      }
     }
   }
+  result.prompt_ms = ms_since(start);
 
   start = std::chrono::steady_clock::now();
   int64_t position = n_prompt;

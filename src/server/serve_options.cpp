@@ -24,6 +24,10 @@ void add_serve_flags(CLI::App& app, ServeOptions& o) {
   app.add_option("--timeout", o.timeout_s, "seconds a request may run before it is cancelled")->capture_default_str();
   app.add_option("--queue-size", o.queue_size, "requests that may wait for a slot; more get HTTP 503")
       ->capture_default_str();
+  app.add_option("-b,--batch-size", o.batch_size, "most tokens one step of the model takes (prompt chunks and "
+                 "decoding slots together)")->capture_default_str();
+  app.add_option("--prefill-chunk", o.prefill_chunk, "prompt tokens prefilled per step while other slots are "
+                 "generating (smaller: steadier streams, slower first token)")->capture_default_str();
   app.add_option("--reasoning-format", o.reasoning_format,
                  "reasoning_content from <think> blocks: auto (when the template has them), deepseek, none")
       ->capture_default_str();
@@ -52,6 +56,16 @@ Status finish_serve_options(ServeOptions& o) {
   }
   if (o.queue_size < 0 || o.queue_size > 100000) {
     return invalid_argument("--queue-size {} is out of range; use 0 (no waiting) to 100000", o.queue_size);
+  }
+  if (o.batch_size < 2 || o.batch_size > 65536) {
+    return invalid_argument("-b {} is out of range; use 2 to 65536 tokens", o.batch_size);
+  }
+  if (o.batch_size <= o.parallel) {
+    return invalid_argument("-b {} leaves no room for prompts beside -np {} decoding slots; use -b {} or more",
+                            o.batch_size, o.parallel, o.parallel + 1);
+  }
+  if (o.prefill_chunk < 1 || o.prefill_chunk > o.batch_size) {
+    return invalid_argument("--prefill-chunk {} is out of range; use 1 to -b ({})", o.prefill_chunk, o.batch_size);
   }
   if (o.threads_http < 8 || o.threads_http > 16384) {
     return invalid_argument("--threads-http {} is out of range; use 8 to 16384", o.threads_http);

@@ -28,6 +28,8 @@ struct ServeOptions {
   std::string alias;                   // the model's name in replies and /v1/models
   int64_t timeout_s = 600;             // --timeout: per-request limit
   int64_t queue_size = 64;             // requests that may wait for a slot; more get 503
+  int64_t batch_size = 512;            // -b: most tokens one step of the model takes
+  int64_t prefill_chunk = 128;         // prompt tokens per step while other slots decode
   std::string reasoning_format = "auto";
   int64_t threads_http = 1024;         // connections served at once
   int64_t max_body_mb = 16;

@@ -144,10 +144,6 @@ TEST(GeneratorTest, BadInputsAreErrors) {
   auto out_of_vocab = generate(*g->model, bad, greedy(1));
   ASSERT_FALSE(out_of_vocab.ok());
   EXPECT_NE(out_of_vocab.status().message().find("96"), std::string::npos);
-  GenerateOptions too_many = greedy(1);
-  too_many.prompt_logits = true;
-  auto small = load(64, /*n_outputs=*/2);
-  EXPECT_FALSE(generate(*small->model, kPrompt, too_many).ok());
   GenerateOptions bad_sampling = greedy(1);
   bad_sampling.sampling.top_p = 2.0f;
   EXPECT_FALSE(generate(*g->model, kPrompt, bad_sampling).ok());
@@ -162,6 +158,31 @@ TEST(GeneratorTest, CallbackErrorStops) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(calls, 2);
   EXPECT_NE(result.status().message().find("client went away"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace strata::engine
+
+namespace strata::engine {
+namespace {
+
+TEST(GeneratorTest, PromptLongerThanTheBatchRunsInPieces) {
+  std::vector<int32_t> prompt(40);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((5 + 11 * i) % 96);
+  GenerateOptions options = greedy(6);
+  options.prompt_logits = true;
+  auto whole = load(64, /*n_outputs=*/64);  // n_batch 16: three pieces of 16, 16, 8
+  auto pieces = load(64, /*n_outputs=*/3);  // and 14 pieces of at most 3 rows
+  auto a = generate(*whole->model, prompt, options);
+  auto b = generate(*pieces->model, prompt, options);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(a->generated, b->generated);
+  ASSERT_EQ(a->prompt_logits.size(), 40u * 96u);
+  ASSERT_EQ(b->prompt_logits.size(), a->prompt_logits.size());
+  for (size_t i = 0; i < a->prompt_logits.size(); ++i) {
+    ASSERT_NEAR(a->prompt_logits[i], b->prompt_logits[i], 1e-3f) << "logit " << i;
+  }
 }
 
 }  // namespace
