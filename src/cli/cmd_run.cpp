@@ -29,6 +29,7 @@ namespace strata::cli {
 namespace {
 
 constexpr uint64_t kDefaultMaxCtx = 4096;  // as llama.cpp: -c defaults to 4096 or the training context
+constexpr size_t kMaxBatch = 512;          // prompt tokens per forward pass, as llama.cpp's default -ub
 
 struct RunArgs {
   std::string model;
@@ -199,8 +200,9 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
   model::ModelConfig config;
   config.kv = kv;
   config.flash_attn = settings.flash;
-  config.n_batch = static_cast<uint32_t>(prompt.size());
-  config.n_outputs = args.logits_out.empty() ? 1 : static_cast<uint32_t>(prompt.size());
+  // Longer prompts run in pieces of kMaxBatch tokens, which bounds the scratch memory.
+  config.n_batch = static_cast<uint32_t>(std::min<size_t>(prompt.size(), kMaxBatch));
+  config.n_outputs = args.logits_out.empty() ? 1 : config.n_batch;
   auto loaded = model::Model::load(*file, *backend, config);
   if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", args.model));
   model::Model& model = **loaded;

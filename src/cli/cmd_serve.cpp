@@ -12,6 +12,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
 #include <spdlog/spdlog.h>
+#include "engine/deferred_service.h"
 #include "engine/end_tokens.h"
 #include "engine/scheduler.h"
 #include "gguf/file.h"
@@ -139,26 +140,31 @@ Status serve(server::ServeOptions& options) {
   config.kv = kv;
   config.flash_attn = options.flash_attn != "off" && options.flash_attn != "0";
   config.n_batch = static_cast<uint32_t>(options.batch_size);
-  auto loaded = model::Model::load(*file, *backend, config);
-  if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
-  model::Model& model = **loaded;
-  spdlog::info("loaded {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} ({:.1f} MiB), "
-            "{} threads",
-            path, hp.n_layer, static_cast<double>(model.weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
-            kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
-            static_cast<double>(model.kv_bytes()) / (1 << 20), threads);
-
   engine::SchedulerConfig scheduler_config;
   scheduler_config.queue_size = static_cast<int32_t>(options.queue_size);
   scheduler_config.prefill_chunk = static_cast<int32_t>(options.prefill_chunk);
   scheduler_config.end_tokens = engine::end_of_generation_tokens(*file, &info->tokenizer);
-  STRATA_ASSIGN_OR_RETURN(auto scheduler, engine::Scheduler::create(model, scheduler_config));
 
-  server::HttpServer http(std::move(*info), *scheduler, server::to_server_options(options));
+  // Listen first: while the model loads, /health says "loading" and requests get 503.
+  engine::DeferredService service(fmt::format("the model '{}' is loading", path));
+  server::HttpServer http(std::move(*info), service, server::to_server_options(options));
   STRATA_TRY(http.start());
+
+  auto loaded = model::Model::load(*file, *backend, config);
+  if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
+  const std::unique_ptr<model::Model> model = std::move(*loaded);
+  spdlog::info("loaded {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} "
+               "({:.1f} MiB), {} threads",
+               path, hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
+               kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
+               static_cast<double>(model->kv_bytes()) / (1 << 20), threads);
+  STRATA_ASSIGN_OR_RETURN(auto scheduler, engine::Scheduler::create(*model, scheduler_config));
+  service.set(*scheduler);
+  spdlog::info("ready: {} slot{} of {} tokens", kv.n_seq, kv.n_seq == 1 ? "" : "s", kv.n_ctx / kv.n_seq);
+
   const int signal = wait_for_stop_signal(stop_signals);
   spdlog::info("{} received: stopping", signal == SIGINT ? "SIGINT" : "SIGTERM");
-  http.stop();
+  http.stop();  // before the scheduler and model go: no request is left running
   return {};
 }
 

@@ -1,0 +1,167 @@
+// `strata serve` as a process: the demo model with no -m, a free port, a real request, a clean
+// stop on SIGTERM and SIGINT; settings it refuses before listening. (tests/e2e drives the API
+// with real clients.)
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "support/fixtures.h"
+#include "support/run_command.h"
+#include "support/temp_dir.h"
+
+namespace strata {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+
+std::string strata() { return testing::strata_binary().string(); }
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A `strata serve` child with its output in a file; killed if the test ends early.
+class ServeProcess {
+ public:
+  ServeProcess(const fs::path& dir, std::vector<std::string> args) : log_(dir / "serve.log") {
+    pid_ = fork();
+    if (pid_ == 0) {
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      setenv("STRATA_CACHE_DIR", dir.c_str(), 1);
+      std::vector<std::string> argv_s = {strata(), "serve"};
+      argv_s.insert(argv_s.end(), args.begin(), args.end());
+      std::vector<char*> argv;
+      for (std::string& a : argv_s) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // The port from the "listening on http://127.0.0.1:PORT" line; 0 if it never comes.
+  int wait_for_port(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+    while (std::chrono::steady_clock::now() < end) {
+      std::smatch m;
+      const std::string text = log();
+      if (std::regex_search(text, m, listening)) return std::stoi(m[1]);
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+        return 0;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return 0;
+  }
+  bool wait_for_log(const std::string& needle, std::chrono::seconds limit = std::chrono::seconds(60)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (log().find(needle) != std::string::npos) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+
+  // Sends `signal` and returns the exit code (-1 if it did not exit within the limit).
+  int stop(int signal, std::chrono::seconds limit = std::chrono::seconds(20)) {
+    kill(pid_, signal);
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+  std::string log() const { return read_file(log_); }
+
+ private:
+  fs::path log_;
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool exited_ = false;
+};
+
+TEST(ServeCommandTest, ServesTheDemoModelAndStopsOnSignals) {
+  for (int signal : {SIGTERM, SIGINT}) {
+    testing::TempDir dir;
+    ServeProcess serve(dir.path(), {"--port", "0", "-np", "2", "-t", "2"});
+    const int port = serve.wait_for_port();
+    ASSERT_GT(port, 0) << serve.log();
+    ASSERT_TRUE(serve.wait_for_log("ready:")) << serve.log();
+    EXPECT_NE(serve.log().find("random weights"), std::string::npos);
+    EXPECT_TRUE(fs::exists(dir.path() / "demo-tiny.gguf"));
+
+    const auto health = run_command(fmt::format("curl -s http://127.0.0.1:{}/health", port));
+    EXPECT_EQ(health.output, R"({"status":"ok"})");
+    const auto reply = run_command(fmt::format(
+        "curl -s http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
+        "-d '{{\"prompt\":\"hello\",\"max_tokens\":5,\"logit_bias\":{{\"2\":-100}}}}'",
+        port));
+    EXPECT_NE(reply.output.find(R"("completion_tokens":5)"), std::string::npos) << reply.output;
+    EXPECT_NE(reply.output.find(R"("model":"strata-demo-random-weights")"), std::string::npos) << reply.output;
+
+    EXPECT_EQ(serve.stop(signal), 0) << serve.log();
+    EXPECT_NE(serve.log().find(signal == SIGINT ? "SIGINT received" : "SIGTERM received"), std::string::npos);
+  }
+}
+
+TEST(ServeCommandTest, RefusedSettingsExitOneWithOneLine) {
+  testing::TempDir dir;
+  const fs::path model = dir.path() / "hd80.gguf";
+  ASSERT_EQ(run_command(fmt::format("'{}' synth --preset tiny --n-embd 320 --n-head 4 --n-head-kv 2 -o '{}'", strata(),
+                                    model.string()))
+                .exit_code,
+            0);
+  struct Case {
+    std::string args;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {"-m " + (dir.path() / "missing.gguf").string(), "missing.gguf"},
+      {"-m " + model.string() + " -ctk q4_0", "head"},
+      {"-m " + model.string() + " -ctk q9_9", "q9_9"},
+      {"-m " + model.string() + " -np 0", "-np 0"},
+      {"-m " + model.string() + " -np 4 -b 4", "-b 4"},
+      {"-m " + model.string() + " --port 70000", "--port 70000"},
+  };
+  for (const Case& c : cases) {
+    const std::string port = c.args.find("--port") == std::string::npos ? "--port 0 " : "";
+    const auto r = run_command(fmt::format("'{}' serve {}{}", strata(), port, c.args));
+    SCOPED_TRACE(c.args + "\n" + r.output);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.output.find("strata serve: error: "), std::string::npos);
+    EXPECT_NE(r.output.find(c.expect), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace strata
