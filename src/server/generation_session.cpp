@@ -134,6 +134,7 @@ SessionStep GenerationSession::next(engine::Clock::duration max_wait) {
       }
     }
     if (event.finish == engine::FinishReason::kNone) continue;
+    cached_tokens_ = event.timings.n_cached;
     switch (event.finish) {
       case engine::FinishReason::kEndOfGeneration:
       case engine::FinishReason::kMaxTokens:

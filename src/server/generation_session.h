@@ -54,7 +54,7 @@ class GenerationSession {
   void cancel();
 
   bool done() const { return done_; }
-  Usage usage() const { return {prompt_tokens_, completion_tokens_}; }
+  Usage usage() const { return {prompt_tokens_, completion_tokens_, cached_tokens_}; }
 
  private:
   GenerationSession(const ServerContext& ctx, TextPipeline pipeline, int64_t prompt_tokens);
@@ -70,6 +70,7 @@ class GenerationSession {
   bool done_ = false;
   bool cancel_requested_ = false;
   int64_t prompt_tokens_ = 0;
+  int64_t cached_tokens_ = 0;  // from the final event's timings
   int64_t completion_tokens_ = 0;
   engine::Clock::time_point submitted_at_;
   engine::Clock::time_point deadline_;

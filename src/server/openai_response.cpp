@@ -28,6 +28,7 @@ Json Usage::to_json() const {
   out["prompt_tokens"] = prompt_tokens;
   out["completion_tokens"] = completion_tokens;
   out["total_tokens"] = prompt_tokens + completion_tokens;
+  out["prompt_tokens_details"] = {{"cached_tokens", cached_tokens}};
   return out;
 }
 

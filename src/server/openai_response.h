@@ -20,7 +20,9 @@ struct ReplyMeta {
 struct Usage {
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
-  Json to_json() const;  // {prompt_tokens, completion_tokens, total_tokens}
+  int64_t cached_tokens = 0;  // prompt tokens reused from a slot's cache, not recomputed
+  // {prompt_tokens, completion_tokens, total_tokens, prompt_tokens_details: {cached_tokens}}
+  Json to_json() const;
 };
 
 // prefix + 24 random alphanumerics, e.g. "chatcmpl-3Fq…".

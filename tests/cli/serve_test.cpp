@@ -128,6 +128,16 @@ TEST(ServeCommandTest, ServesTheDemoModelAndStopsOnSignals) {
         port));
     EXPECT_NE(reply.output.find(R"("completion_tokens":5)"), std::string::npos) << reply.output;
     EXPECT_NE(reply.output.find(R"("model":"strata-demo-random-weights")"), std::string::npos) << reply.output;
+    EXPECT_NE(reply.output.find(R"("cached_tokens":0)"), std::string::npos) << reply.output;
+    // The same prompt again: all but its last token come from the slot's cache.
+    const auto again = run_command(fmt::format(
+        "curl -s http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
+        "-d '{{\"prompt\":\"hello\",\"max_tokens\":5}}'",
+        port));
+    const std::regex cached(R"re("prompt_tokens":(\d+),.*"cached_tokens":(\d+))re");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(again.output, m, cached)) << again.output;
+    EXPECT_EQ(std::stoi(m[2]), std::stoi(m[1]) - 1) << again.output;
 
     EXPECT_EQ(serve.stop(signal), 0) << serve.log();
     EXPECT_NE(serve.log().find(signal == SIGINT ? "SIGINT received" : "SIGTERM received"), std::string::npos);

@@ -71,7 +71,8 @@ TEST(HttpStream, ChatFramingIsExactlyOpenAis) {
     if (usage) {
       const int64_t prompt = st.chunks[3]["usage"]["prompt_tokens"];
       expected += head + "[],\"usage\":{\"prompt_tokens\":" + std::to_string(prompt) +
-                  ",\"completion_tokens\":2,\"total_tokens\":" + std::to_string(prompt + 2) + "}}\n\n";
+                  ",\"completion_tokens\":2,\"total_tokens\":" + std::to_string(prompt + 2) +
+                  ",\"prompt_tokens_details\":{\"cached_tokens\":0}}}\n\n";
     }
     expected += "data: [DONE]\n\n";
     EXPECT_EQ(st.body, expected);
