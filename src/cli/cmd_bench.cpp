@@ -18,6 +18,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include "cli/compute_backend.h"
 #include "engine/batch.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
@@ -48,6 +49,8 @@ struct BenchArgs {
   std::vector<std::string> n_ubatch{"512"};
   int64_t repetitions = 5;
   std::string output = "md";
+  int64_t n_gpu_layers = 0;     // -ngl: 0 = CPU; every layer = the whole model on the GPU
+  std::string device = "auto";  // --device: auto, cpu, cuda:N
 };
 
 // A model file after its header was read: what the table and the JSON say about it.
@@ -84,6 +87,8 @@ struct Settings {
   std::vector<bool> flash;
   int repetitions = 5;
   bool json = false;
+  int64_t n_gpu_layers = 0;
+  std::string device = "auto";
 };
 
 std::vector<std::string> split_commas(const std::vector<std::string>& values) {
@@ -184,6 +189,8 @@ Result<BenchModel> open_model(const std::string& path) {
 Result<Settings> validate(const BenchArgs& args) {
   Settings s;
   const int max_threads = backend::cpu::kMaxThreads;
+  s.n_gpu_layers = args.n_gpu_layers;
+  s.device = args.device;
   STRATA_ASSIGN_OR_RETURN(s.n_prompt, parse_ints("-p", args.n_prompt, 0, kMaxTokens, "prompt lengths, 0 for none"));
   STRATA_ASSIGN_OR_RETURN(s.n_gen, parse_ints("-n", args.n_gen, 0, kMaxTokens, "generation lengths, 0 for none"));
   STRATA_ASSIGN_OR_RETURN(s.n_depth, parse_ints("-d", args.n_depth, 0, kMaxTokens, "tokens already in the cache"));
@@ -386,10 +393,11 @@ void print_md_header() {
   std::fflush(stdout);
 }
 
-void print_md_row(const BenchModel& m, const Instance& inst, const Test& t, const Measurement& meas) {
+void print_md_row(const BenchModel& m, const Instance& inst, const Test& t, const Measurement& meas,
+                  const std::string& backend) {
   const Stats ts = stats(meas.samples_ts);
   std::printf("| %-30s | %10s | %10s | %-10s | %7d | %6s | %6s | %2d | %15s | %21s |\n", m.type_label.c_str(),
-              md_size(m.size).c_str(), md_params(m.n_params).c_str(), "CPU", inst.n_threads,
+              md_size(m.size).c_str(), md_params(m.n_params).c_str(), backend.c_str(), inst.n_threads,
               std::string(quant::type_name(inst.type_k)).c_str(), std::string(quant::type_name(inst.type_v)).c_str(),
               inst.flash ? 1 : 0, test_name(t).c_str(), fmt::format("{:.2f} ± {:.2f}", ts.mean, ts.stddev).c_str());
   std::fflush(stdout);
@@ -398,7 +406,8 @@ void print_md_row(const BenchModel& m, const Instance& inst, const Test& t, cons
 // The fields and types of llama-bench -o json; settings strata has no equivalent for carry the
 // values that describe what strata does (one CPU device, weights mapped in place).
 Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Measurement& meas,
-              const std::string& cpu) {
+              const std::string& cpu, const backend::Backend& backend, int64_t n_gpu_layers) {
+  const bool gpu = backend_label(backend) != "CPU";
   std::vector<double> ns(meas.samples_ns.begin(), meas.samples_ns.end());
   const Stats ns_stats = stats(ns);
   const Stats ts_stats = stats(meas.samples_ts);
@@ -406,8 +415,8 @@ Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Me
   j["build_commit"] = STRATA_VERSION;
   j["build_number"] = 0;
   j["cpu_info"] = cpu;
-  j["gpu_info"] = "";
-  j["backends"] = "CPU";
+  j["gpu_info"] = gpu ? backend.capabilities().device : "";
+  j["backends"] = backend_label(backend);
   j["model_filename"] = m.path;
   j["model_type"] = m.type_label;
   j["model_size"] = m.size;
@@ -420,13 +429,13 @@ Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Me
   j["poll"] = 0;
   j["type_k"] = quant::type_name(inst.type_k);
   j["type_v"] = quant::type_name(inst.type_v);
-  j["n_gpu_layers"] = 0;
+  j["n_gpu_layers"] = gpu ? n_gpu_layers : 0;
   j["n_cpu_moe"] = 0;
   j["split_mode"] = "none";
   j["main_gpu"] = 0;
   j["no_kv_offload"] = false;
   j["flash_attn"] = inst.flash;
-  j["devices"] = "CPU";
+  j["devices"] = gpu ? "CUDA0" : "CPU";
   j["tensor_split"] = "0.00";
   j["tensor_buft_overrides"] = "none";
   j["use_mmap"] = true;
@@ -469,7 +478,8 @@ Status bench(const BenchArgs& args) {
       n_ctx = std::max<uint64_t>(n_ctx, static_cast<uint64_t>(t.n_depth + t.n_prompt + t.n_gen));
       longest_batch = std::max({longest_batch, t.n_prompt, t.n_depth});
     }
-    STRATA_ASSIGN_OR_RETURN(auto backend, backend::cpu::CpuBackend::create(inst.n_threads));
+    STRATA_ASSIGN_OR_RETURN(auto backend,
+                            make_compute_backend({s.n_gpu_layers, s.device, inst.n_threads}, bm.hp.n_layer));
     STRATA_TRY(backend->check_kv_types(inst.type_k, inst.type_v, static_cast<int>(bm.hp.head_dim_k)));
     model::ModelConfig config;
     config.kv.n_ctx = n_ctx;
@@ -487,7 +497,7 @@ Status bench(const BenchArgs& args) {
       auto meas = measure(**loaded, effective, t, s.repetitions, rng);
       if (!meas.ok()) return meas.status().with_context(fmt::format("test {} of '{}'", test_name(t), bm.path));
       if (s.json) {
-        const std::string text = json_row(bm, inst, t, *meas, cpu).dump(2);
+        const std::string text = json_row(bm, inst, t, *meas, cpu, *backend, s.n_gpu_layers).dump(2);
         std::string indented;
         for (char c : text) {
           indented += c;
@@ -496,7 +506,7 @@ Status bench(const BenchArgs& args) {
         std::printf("%s  %s", first_row ? "" : ",\n", indented.c_str());
         std::fflush(stdout);
       } else {
-        print_md_row(bm, inst, t, *meas);
+        print_md_row(bm, inst, t, *meas, backend_label(*backend));
       }
       first_row = false;
     }
@@ -528,6 +538,9 @@ const bool kRegistered = register_command({
           app.add_option("-b,--batch-size", a->n_batch, "logical batch sizes")->capture_default_str();
           app.add_option("--ubatch-size", a->n_ubatch, "(-ub) physical batch sizes: tokens per forward pass")
               ->capture_default_str();
+          app.add_option("--n-gpu-layers", a->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
+              ->capture_default_str();
+          app.add_option("--device", a->device, "auto, cpu or cuda:N")->capture_default_str();
           app.add_option("-r,--repetitions", a->repetitions, "timed runs per test")
               ->capture_default_str()
               ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -14,6 +14,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include "cli/compute_backend.h"
 #include "engine/end_tokens.h"
 #include "engine/generator.h"
 #include "gguf/file.h"
@@ -46,6 +47,8 @@ struct RunArgs {
   std::string cache_type_v = "f16";
   std::string flash_attn = "auto";
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
+  int64_t n_gpu_layers = 0;
+  std::string device = "auto";
   std::string logits_out;
   bool json = false;
   bool ignore_eos = false;
@@ -188,7 +191,8 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
     }
   }
 
-  STRATA_ASSIGN_OR_RETURN(auto backend, backend::cpu::CpuBackend::create(settings.n_threads));
+  STRATA_ASSIGN_OR_RETURN(auto backend,
+                          make_compute_backend({args.n_gpu_layers, args.device, settings.n_threads}, hp->n_layer));
   STRATA_TRY(backend->check_kv_types(kv.type_k, kv.type_v, static_cast<int>(hp->head_dim_k)));
   const uint64_t memory = backend->capabilities().memory_bytes;
   if (memory > 0 && kv_memory.total_bytes() > memory) {
@@ -303,6 +307,9 @@ const bool kRegistered = register_command({
           app.add_option("--flash-attn", args->flash_attn, "(-fa) flash attention: on, off or auto")
               ->capture_default_str();
           app.add_option("-t,--threads", args->threads, "CPU threads")->capture_default_str();
+          app.add_option("--n-gpu-layers", args->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
+              ->capture_default_str();
+          app.add_option("--device", args->device, "auto, cpu or cuda:N")->capture_default_str();
           app.add_option("--logits-out", args->logits_out,
                          "write the prompt's logits (float32 little-endian, n_prompt x n_vocab) to this file");
           app.add_flag("--json", args->json, "print one JSON object: tokens, text and timings");

@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include "cli/compute_backend.h"
 #include <spdlog/spdlog.h>
 #include "engine/deferred_service.h"
 #include "engine/end_tokens.h"
@@ -135,7 +135,8 @@ Status serve(server::ServeOptions& options) {
 
   const int threads = options.threads > 0 ? static_cast<int>(options.threads)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  STRATA_ASSIGN_OR_RETURN(auto backend, backend::cpu::CpuBackend::create(threads));
+  STRATA_ASSIGN_OR_RETURN(auto backend,
+                          cli::make_compute_backend({options.n_gpu_layers, options.device, threads}, hp.n_layer));
   model::ModelConfig config;
   config.kv = kv;
   config.flash_attn = options.flash_attn != "off" && options.flash_attn != "0";
@@ -153,9 +154,9 @@ Status serve(server::ServeOptions& options) {
   auto loaded = model::Model::load(*file, *backend, config);
   if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
   const std::unique_ptr<model::Model> model = std::move(*loaded);
-  spdlog::info("loaded {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} "
+  spdlog::info("loaded {} on {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} "
                "({:.1f} MiB), {} threads",
-               path, hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
+               path, cli::backend_label(*backend), hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
                kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
                static_cast<double>(model->kv_bytes()) / (1 << 20), threads);
   STRATA_ASSIGN_OR_RETURN(auto scheduler, engine::Scheduler::create(*model, scheduler_config));

@@ -18,6 +18,9 @@ void add_serve_flags(CLI::App& app, ServeOptions& o) {
   app.add_option("--cache-type-v", o.cache_type_v, "(-ctv) V cache type")->capture_default_str();
   app.add_option("--flash-attn", o.flash_attn, "(-fa) flash attention: on, off or auto")->capture_default_str();
   app.add_option("-t,--threads", o.threads, "CPU threads for generation (default: all)");
+  app.add_option("--n-gpu-layers", o.n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
+      ->capture_default_str();
+  app.add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
   app.add_option("--chat-template-file", o.chat_template_file, "Jinja chat template replacing the model's");
   app.add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' (default: $STRATA_API_KEY)");
   app.add_option("--alias", o.alias, "model name in replies and /v1/models (default: the file name)");
