@@ -1,0 +1,96 @@
+// Launchers of the CUDA kernels, callable from plain C++ (no CUDA headers beyond the runtime
+// types): CudaBackend checks arguments, then enqueues these on its stream. Each returns the
+// launch's cudaError_t; none synchronizes with the host.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace strata::backend::cuda {
+
+// ggml type ids (quant::Type values) as device code sees them; cuda_backend.cpp checks that
+// they equal quant::Type's.
+enum TypeId : uint32_t {
+  kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8,
+  kQ2_K = 10, kQ3_K = 11, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kIQ4_NL = 20, kIQ4_XS = 23, kBF16 = 30,
+};
+
+// Most tokens the matrix-vector (decode) kernels take; larger batches go to cuBLAS.
+inline constexpr int kMaxDecodeTokens = 8;
+
+// ---- element-wise and row ops (ops.cu) ----------------------------------------------------
+cudaError_t launch_get_rows(uint32_t type, const void* table, size_t row_bytes, int64_t n_cols, const int32_t* ids,
+                            int64_t n_ids, float* out, cudaStream_t stream);
+cudaError_t launch_rms_norm(const float* x, const float* w, float* y, int64_t n_tokens, int64_t n, float eps,
+                            cudaStream_t stream);
+cudaError_t launch_add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n, int64_t x_stride,
+                            cudaStream_t stream);
+cudaError_t launch_swiglu(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream);
+cudaError_t launch_add(const float* a, const float* b, float* out, int64_t count, cudaStream_t stream);
+// cos/sin of every (token, pair) of a batch: table[t * half + i] = (cos, sin) of the angle
+// the CPU RopeTable computes (same float operations, CUDA's accurate sincosf).
+cudaError_t launch_rope_table(const int32_t* pos, int64_t n_tokens, int64_t half, float theta_scale,
+                              float freq_scale, const float* freq_factors, float2* table, cudaStream_t stream);
+cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
+                        const float2* table, int64_t x_stride, cudaStream_t stream);
+
+// ---- matmul (matmul.cu) -------------------------------------------------------------------
+// y[t * y_stride + r] = dot(W row r, x row t) for n_tokens <= kMaxDecodeTokens and f32, f16
+// or bf16 weights: warps own rows and stream each weight byte once. K is a multiple of 8.
+cudaError_t launch_matvec(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K, const float* x,
+                          int64_t n_tokens, float* y, int64_t y_stride, cudaStream_t stream);
+// The same on integer dot products for the block types (matvec_q8_supported): x is first
+// quantized to int8 per 32 values into scratch (matvec_q8_scratch_bytes).
+bool matvec_q8_supported(uint32_t type);
+size_t matvec_q8_scratch_bytes(int64_t n_tokens, int64_t K);
+cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
+                             const float* x, int64_t n_tokens, float* y, int64_t y_stride, void* scratch,
+                             cudaStream_t stream);
+// Rows [0, n_rows) of W dequantized to f16 (out row r at out + r * K), for the cuBLAS path.
+cudaError_t launch_dequantize_f16(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
+                                  void* out, cudaStream_t stream);
+// f32 -> f16 (to_bf16 false) or bf16, count elements.
+cudaError_t launch_round_activations(const float* x, int64_t count, bool to_bf16, void* out, cudaStream_t stream);
+
+// ---- KV cache writes (kv_write.cu) --------------------------------------------------------
+// Rows of f32 to a KV type with the bytes of quant::quantize_row.
+cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int64_t row_elems, int64_t src_stride,
+                            void* dst, size_t dst_stride, cudaStream_t stream);
+
+// ---- attention (attention.cu) -------------------------------------------------------------
+struct AttentionLaunch {
+  const float* q = nullptr;
+  int64_t q_stride = 0;       // floats
+  const int32_t* pos = nullptr;  // device, n_tokens
+  int n_tokens = 0;
+  uint32_t k_type = kF16;
+  const void* k = nullptr;
+  size_t k_stride = 0;        // bytes between cells
+  size_t k_head_bytes = 0;    // bytes of one head's slice
+  uint32_t v_type = kF16;
+  const void* v = nullptr;
+  size_t v_stride = 0;
+  size_t v_head_bytes = 0;
+  bool k_aligned = true;      // every K element load is aligned to its size (f32/f16/bf16)
+  bool v_aligned = true;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  float scale = 0.f;
+  float* out = nullptr;
+  int64_t out_stride = 0;     // floats
+  int64_t kv_extent = 0;      // 1 + the largest position
+  int n_splits = 1;           // KV ranges computed apart, then combined
+  float* partials = nullptr;  // n_splits * n_tokens * n_head * (head_dim + 2) floats when n_splits > 1
+};
+
+// Head dims the attention kernels are built for.
+bool attention_head_dim_supported(int head_dim);
+// Splits worth using for this shape on a device with n_sms multiprocessors.
+int attention_splits(const AttentionLaunch& a, int n_sms);
+size_t attention_partial_floats(const AttentionLaunch& a);
+cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream);
+
+}  // namespace strata::backend::cuda

@@ -1,0 +1,352 @@
+// Decode matmul for the block-quantized weight types on integer dot products: activations are
+// first quantized to int8 per 32 values (scale d and d * sum, like ggml's q8_1), then each
+// lane takes 32-element units of a weight row, unpacks them to eight words of int8 values
+// with a few bit operations, and multiplies them with __dp4a (4 products per instruction).
+// Each unit's result is d_x * (a0 * dot0 + a1 * dot1 + c0 * sum0 + c1 * sum1) + m * s_x, where
+// dot0/dot1 are the integer dot products of its two 16-value halves, sum0/sum1 the sums of
+// the activation quants there, and (a, c, m) come from the block's scales and offsets.
+#include "backend/cuda/device_formats.cuh"
+#include "backend/cuda/kernels.h"
+
+namespace strata::backend::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = 4;
+
+struct Unit {
+  int w[8];  // 32 int8 weights (unsigned values up to 63 or signed), element 4k+i in byte i of w[k]
+  float a0 = 0.f, a1 = 0.f, c0 = 0.f, c1 = 0.f, m = 0.f;
+};
+
+__device__ __forceinline__ uint32_t spread4(uint32_t b) {
+  return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
+}
+
+// Four nibbles (one per byte) to their four iq4 levels (int8 per byte).
+__device__ __forceinline__ int iq4_word(uint32_t n) {
+  const uint32_t sel = (n & 7u) | ((n >> 4) & 0x70u) | ((n >> 8) & 0x700u) | ((n >> 12) & 0x7000u);
+  const uint32_t lo = __byte_perm(0xBFAD9881u, 0xF6EADDCFu, sel);
+  const uint32_t hi = __byte_perm(0x26190D01u, 0x71594535u, sel);
+  const uint32_t mask = ((n >> 3) & 0x01010101u) * 0xFFu;
+  return static_cast<int>((hi & mask) | (lo & ~mask));
+}
+
+__device__ __forceinline__ void words16(uint2 a, uint2 b, uint32_t q[4]) {
+  q[0] = a.x, q[1] = a.y, q[2] = b.x, q[3] = b.y;
+}
+
+// Unit u (elements 32u..32u+31) of a row.
+template <uint32_t kType>
+__device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t u, Unit& o) {
+  if constexpr (kType == kQ4_0 || kType == kIQ4_NL || kType == kQ4_1) {
+    constexpr int kBytes = kType == kQ4_1 ? 20 : 18;
+    constexpr int kQs = kType == kQ4_1 ? 4 : 2;
+    constexpr int kA = kType == kQ4_1 ? 4 : 2;
+    const uint8_t* b = row + u * kBytes;
+    const float d = load_half<2>(b);
+    uint32_t q[4];
+    words16(load8<kA>(b + kQs), load8<kA>(b + kQs + 8), q);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint32_t lo = q[k] & 0x0F0F0F0Fu, hi = (q[k] >> 4) & 0x0F0F0F0Fu;
+      o.w[k] = kType == kIQ4_NL ? iq4_word(lo) : static_cast<int>(lo);
+      o.w[4 + k] = kType == kIQ4_NL ? iq4_word(hi) : static_cast<int>(hi);
+    }
+    o.a0 = o.a1 = d;
+    if constexpr (kType == kQ4_0) o.m = -8.f * d;
+    if constexpr (kType == kQ4_1) o.m = load_half<2>(b + 2);
+  } else if constexpr (kType == kQ5_0 || kType == kQ5_1) {
+    constexpr int kBytes = kType == kQ5_0 ? 22 : 24;
+    constexpr int kQh = kType == kQ5_0 ? 2 : 4;
+    constexpr int kA = kType == kQ5_0 ? 2 : 8;  // of qs (b + 6 or b + 8)
+    const uint8_t* b = row + u * kBytes;
+    const float d = load_half<2>(b);
+    uint32_t qh;
+    if constexpr (kType == kQ5_0) {
+      qh = load_half_bits(b + 2) | (load_half_bits(b + 4) << 16);
+    } else {
+      qh = *reinterpret_cast<const uint32_t*>(b + 4);
+    }
+    uint32_t q[4];
+    words16(load8<kA>(b + kQh + 4), load8<kA>(b + kQh + 12), q);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      o.w[k] = static_cast<int>((q[k] & 0x0F0F0F0Fu) | spread4((qh >> (4 * k)) & 0xFu));
+      o.w[4 + k] = static_cast<int>(((q[k] >> 4) & 0x0F0F0F0Fu) | spread4((qh >> (16 + 4 * k)) & 0xFu));
+    }
+    o.a0 = o.a1 = d;
+    o.m = kType == kQ5_0 ? -16.f * d : load_half<2>(b + 2);
+  } else if constexpr (kType == kQ8_0) {
+    const uint8_t* b = row + u * 34;
+    const float d = load_half<2>(b);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint2 p = load8<2>(b + 2 + 8 * k);
+      o.w[2 * k] = static_cast<int>(p.x);
+      o.w[2 * k + 1] = static_cast<int>(p.y);
+    }
+    o.a0 = o.a1 = d;
+  } else if constexpr (kType == kQ4_K || kType == kQ5_K) {
+    constexpr int kBytes = kType == kQ4_K ? 144 : 176;
+    constexpr int kQs = kType == kQ4_K ? 16 : 48;
+    const uint8_t* b = row + (u >> 3) * kBytes;
+    const int pair = static_cast<int>(u & 7);
+    const uint8_t* s = b + 4;
+    int sc, mn;
+    if (pair < 4) {
+      sc = s[pair] & 63;
+      mn = s[pair + 4] & 63;
+    } else {
+      sc = (s[pair + 4] & 0xF) | ((s[pair - 4] >> 6) << 4);
+      mn = (s[pair + 4] >> 4) | ((s[pair] >> 6) << 4);
+    }
+    const uint8_t* qs = b + kQs + 32 * (pair >> 1);
+    const int shift = (pair & 1) * 4;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint2 p = load8<8>(qs + 8 * k);
+      uint32_t w0 = (p.x >> shift) & 0x0F0F0F0Fu, w1 = (p.y >> shift) & 0x0F0F0F0Fu;
+      if constexpr (kType == kQ5_K) {
+        const uint2 h = load8<8>(b + 16 + 8 * k);
+        w0 |= ((h.x >> pair) & 0x01010101u) << 4;
+        w1 |= ((h.y >> pair) & 0x01010101u) << 4;
+      }
+      o.w[2 * k] = static_cast<int>(w0);
+      o.w[2 * k + 1] = static_cast<int>(w1);
+    }
+    o.a0 = o.a1 = load_half<2>(b) * static_cast<float>(sc);
+    o.m = -(load_half<2>(b + 2) * static_cast<float>(mn));
+  } else if constexpr (kType == kQ6_K) {
+    const uint8_t* b = row + (u >> 3) * 210;
+    const int sub = static_cast<int>(u & 7);
+    const int half = sub >> 2, quarter = sub & 3;
+    const uint8_t* ql = b + 64 * half + 32 * (quarter & 1);
+    const uint8_t* qh = b + 128 + 32 * half;
+    const int lo_shift = quarter >= 2 ? 4 : 0, hi_shift = 2 * quarter;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint2 l = load8<2>(ql + 8 * k), h = load8<2>(qh + 8 * k);
+      o.w[2 * k] = static_cast<int>(((l.x >> lo_shift) & 0x0F0F0F0Fu) | (((h.x >> hi_shift) & 0x03030303u) << 4));
+      o.w[2 * k + 1] =
+          static_cast<int>(((l.y >> lo_shift) & 0x0F0F0F0Fu) | (((h.y >> hi_shift) & 0x03030303u) << 4));
+    }
+    const float d = load_half<2>(b + 208);
+    const auto* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * half + 2 * quarter);
+    o.a0 = d * static_cast<float>(sc[0]);
+    o.a1 = d * static_cast<float>(sc[1]);
+    o.c0 = -32.f * o.a0;
+    o.c1 = -32.f * o.a1;
+  } else if constexpr (kType == kQ2_K) {
+    const uint8_t* b = row + (u >> 3) * 84;
+    const int sub = static_cast<int>(u & 7);
+    const uint8_t* q = b + 16 + 32 * (sub >> 2);
+    const int shift = 2 * (sub & 3);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint2 p = load8<4>(q + 8 * k);
+      o.w[2 * k] = static_cast<int>((p.x >> shift) & 0x03030303u);
+      o.w[2 * k + 1] = static_cast<int>((p.y >> shift) & 0x03030303u);
+    }
+    const float d = load_half<2>(b + 80), dmin = load_half<2>(b + 82);
+    const uint32_t s0 = b[2 * sub], s1 = b[2 * sub + 1];
+    o.a0 = d * static_cast<float>(s0 & 0xF);
+    o.a1 = d * static_cast<float>(s1 & 0xF);
+    o.c0 = -(dmin * static_cast<float>(s0 >> 4));
+    o.c1 = -(dmin * static_cast<float>(s1 >> 4));
+  } else if constexpr (kType == kQ3_K) {
+    const uint8_t* b = row + (u >> 3) * 110;
+    const int sub = static_cast<int>(u & 7);
+    const uint8_t* q = b + 32 + 32 * (sub >> 2);
+    const int shift = 2 * (sub & 3);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const uint2 p = load8<2>(q + 8 * k), h = load8<2>(b + 8 * k);
+      o.w[2 * k] = static_cast<int>(((p.x >> shift) & 0x03030303u) | (((h.x >> sub) & 0x01010101u) << 2));
+      o.w[2 * k + 1] = static_cast<int>(((p.y >> shift) & 0x03030303u) | (((h.y >> sub) & 0x01010101u) << 2));
+    }
+    const uint8_t* packed = b + 96;
+    int sc[2];
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int g = 2 * sub + i;
+      sc[i] = (((packed[g % 8] >> (4 * (g / 8))) & 0xF) | (((packed[8 + g % 4] >> (2 * (g / 4))) & 3) << 4)) - 32;
+    }
+    const float d = load_half<2>(b + 108);
+    o.a0 = d * static_cast<float>(sc[0]);
+    o.a1 = d * static_cast<float>(sc[1]);
+    o.c0 = -4.f * o.a0;
+    o.c1 = -4.f * o.a1;
+  } else if constexpr (kType == kIQ4_XS) {
+    const uint8_t* b = row + (u >> 3) * 136;
+    const int ib = static_cast<int>(u & 7);
+    const int ls = ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((load_half_bits(b + 2) >> (2 * ib)) & 3) << 4);
+    uint32_t q[4];
+    words16(load8<8>(b + 8 + 16 * ib), load8<8>(b + 16 + 16 * ib), q);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      o.w[k] = iq4_word(q[k] & 0x0F0F0F0Fu);
+      o.w[4 + k] = iq4_word((q[k] >> 4) & 0x0F0F0F0Fu);
+    }
+    o.a0 = o.a1 = load_half<2>(b) * static_cast<float>(ls - 32);
+  }
+}
+
+template <uint32_t kType>
+constexpr bool kNeedsHalfSums = kType == kQ6_K || kType == kQ2_K || kType == kQ3_K;
+
+// One warp per 32 activations: int8 quants, scale d = amax / 127 and s = d * sum of quants.
+__global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t n_units, int8_t* __restrict__ xq,
+                                            float2* __restrict__ xds) {
+  const int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
+  if (unit >= n_units) return;
+  const int lane = threadIdx.x & 31;
+  const float v = x[unit * 32 + lane];
+  float amax = fabsf(v);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+  const float d = amax / 127.f;
+  const int q = amax == 0.f ? 0 : __float2int_rn(v / d);
+  int sum = q;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  xq[unit * 32 + lane] = static_cast<int8_t>(q);
+  if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
+}
+
+template <uint32_t kType, int kRows>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    matvec_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows, int64_t K,
+                     const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* __restrict__ y,
+                     int64_t y_stride) {
+  const int lane = threadIdx.x & 31;
+  const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5)) * kRows;
+  if (r0 >= n_rows) return;
+  const uint8_t* rows[kRows];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+    const int64_t r = r0 + i < n_rows ? r0 + i : n_rows - 1;
+    rows[i] = w + static_cast<size_t>(r) * row_bytes;
+  }
+  float acc[kRows][kMaxDecodeTokens];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int t = 0; t < kMaxDecodeTokens; ++t) acc[i][t] = 0.f;
+  }
+  const int64_t units = K / 32;
+  for (int64_t u = lane; u < units; u += 32) {
+    Unit un[kRows];
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
+#pragma unroll
+    for (int t = 0; t < kMaxDecodeTokens; ++t) {
+      if (t < n_tokens) {
+        const int4* xp = reinterpret_cast<const int4*>(xq + t * K + u * 32);
+        const int4 xa = __ldg(xp), xb = __ldg(xp + 1);
+        const int xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+        const float2 ds = __ldg(xds + t * units + u);
+        int sum0 = 0, sum1 = 0;
+        if constexpr (kNeedsHalfSums<kType>) {
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            sum0 = __dp4a(0x01010101, xv[k], sum0);
+            sum1 = __dp4a(0x01010101, xv[4 + k], sum1);
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < kRows; ++i) {
+          int dot0 = 0, dot1 = 0;
+#pragma unroll
+          for (int k = 0; k < 4; ++k) {
+            dot0 = __dp4a(un[i].w[k], xv[k], dot0);
+            dot1 = __dp4a(un[i].w[4 + k], xv[4 + k], dot1);
+          }
+          float inner = un[i].a0 * static_cast<float>(dot0) + un[i].a1 * static_cast<float>(dot1);
+          if constexpr (kNeedsHalfSums<kType>) {
+            inner += un[i].c0 * static_cast<float>(sum0) + un[i].c1 * static_cast<float>(sum1);
+          }
+          acc[i][t] += ds.x * inner + un[i].m * ds.y;
+        }
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int t = 0; t < kMaxDecodeTokens; ++t) {
+      if (t < n_tokens) {
+        float s = acc[i][t];
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
+        if (lane == 0 && r0 + i < n_rows) y[t * y_stride + r0 + i] = s;
+      }
+    }
+  }
+}
+
+template <uint32_t kType>
+cudaError_t launch(const void* w, size_t row_bytes, int64_t n_rows, int64_t K, const int8_t* xq, const float2* xds,
+                   int n_tokens, float* y, int64_t y_stride, cudaStream_t stream) {
+  const auto* wb = static_cast<const uint8_t*>(w);
+  const auto blocks = [&](int rows) {
+    return static_cast<unsigned>((n_rows + int64_t{kWarpsPerBlock} * rows - 1) / (int64_t{kWarpsPerBlock} * rows));
+  };
+  if (n_rows >= 8192) {
+    matvec_q8_kernel<kType, 4><<<blocks(4), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
+                                                                             n_tokens, y, y_stride);
+  } else if (n_rows >= 2048) {
+    matvec_q8_kernel<kType, 2><<<blocks(2), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
+                                                                             n_tokens, y, y_stride);
+  } else {
+    matvec_q8_kernel<kType, 1><<<blocks(1), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
+                                                                             n_tokens, y, y_stride);
+  }
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool matvec_q8_supported(uint32_t type) {
+  switch (type) {
+    case kQ4_0: case kQ4_1: case kQ5_0: case kQ5_1: case kQ8_0: case kIQ4_NL:
+    case kQ2_K: case kQ3_K: case kQ4_K: case kQ5_K: case kQ6_K: case kIQ4_XS: return true;
+    default: return false;
+  }
+}
+
+size_t matvec_q8_scratch_bytes(int64_t n_tokens, int64_t K) {
+  const auto units = static_cast<size_t>(n_tokens * (K / 32));
+  return units * 32 + units * sizeof(float2) + 16;
+}
+
+cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
+                             const float* x, int64_t n_tokens, float* y, int64_t y_stride, void* scratch,
+                             cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0 || (n_rows + 3) / 4 > 0x7FFFFFFF) {
+    return cudaErrorInvalidValue;
+  }
+  const int64_t units = n_tokens * (K / 32);
+  auto* xq = static_cast<int8_t*>(scratch);
+  auto* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
+  quantize_activations_kernel<<<static_cast<unsigned>((units * 32 + 255) / 256), 256, 0, stream>>>(x, units, xq, xds);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  const int nt = static_cast<int>(n_tokens);
+  switch (type) {
+    case kQ4_0: return launch<kQ4_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ4_1: return launch<kQ4_1>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ5_0: return launch<kQ5_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ5_1: return launch<kQ5_1>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ8_0: return launch<kQ8_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kIQ4_NL: return launch<kIQ4_NL>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ2_K: return launch<kQ2_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ3_K: return launch<kQ3_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ4_K: return launch<kQ4_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ5_K: return launch<kQ5_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ6_K: return launch<kQ6_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kIQ4_XS: return launch<kIQ4_XS>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace strata::backend::cuda
