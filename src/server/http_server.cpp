@@ -3,6 +3,8 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -306,9 +308,13 @@ HttpServer::HttpServer(ModelInfo model, engine::GenerationService& generator, Se
   s.http.set_payload_max_length(o.max_body_bytes);
   // cpp-httplib's default sets SO_REUSEPORT, which lets a second server share a port in use
   // without an error; SO_REUSEADDR only allows restarting over TIME_WAIT connections.
+  // TCP_NODELAY (inherited by accepted sockets): replies go out as several small writes
+  // (headers, body, one SSE event per token); with Nagle's algorithm each write after the first
+  // waits for the client's delayed ACK, about 40 ms on a keep-alive connection.
   s.http.set_socket_options([&s](int socket) {
     int yes = 1;
     ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    ::setsockopt(socket, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     s.listen_socket = socket;
   });
   s.http.set_pre_routing_handler(
