@@ -73,10 +73,10 @@ Scheduler::~Scheduler() {
 Result<RequestId> Scheduler::submit(GenerationRequest request, EventCallback on_event) {
   const std::vector<int32_t>& prompt = request.prompt;
   if (prompt.empty()) return invalid_argument("the prompt is empty; give at least one token");
-  if (prompt.size() > n_ctx_per_seq_) {
+  if (prompt.size() >= n_ctx_per_seq_) {
     return invalid_argument(
-        "the prompt has {} tokens, more than the {} a slot's context holds (-c {} over -np {} slots); shorten it "
-        "or start the server with a larger -c",
+        "the prompt has {} tokens, which leaves no room for an answer in a slot's context of {} (-c {} over -np {} "
+        "slots); shorten it or start the server with a larger -c",
         prompt.size(), n_ctx_per_seq_, n_ctx_per_seq_ * slots_.size(), slots_.size());
   }
   for (size_t i = 0; i < prompt.size(); ++i) {
@@ -364,8 +364,10 @@ void Scheduler::sample_slot(Slot& slot, size_t output_row) {
     reason = FinishReason::kEndOfGeneration;
   } else if (request.max_tokens > 0 && slot.n_generated >= request.max_tokens) {
     reason = FinishReason::kMaxTokens;
-  } else if (slot.cached.size() >= n_ctx_per_seq_) {
-    reason = FinishReason::kContextFull;  // no cell left to feed this token back
+  } else if (slot.cached.size() + 1 >= n_ctx_per_seq_) {
+    // Prompt and completion together fill the slot's context (the OpenAI and llama-server
+    // rule): this token would take the last cell.
+    reason = FinishReason::kContextFull;
   }
   if (reason != FinishReason::kNone) return finish(slot, reason, *token);
 

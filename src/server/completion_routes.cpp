@@ -90,7 +90,7 @@ class SseStream {
 };
 
 void respond(const ServerContext& ctx, ApiResult<Prompt> prompt, const GenerationFields& fields, Kind kind,
-             httplib::Response& res) {
+             const ClientProbe& client, httplib::Response& res) {
   if (!prompt.ok()) return send_error(res, prompt.error());
   auto session = GenerationSession::start(ctx, std::move(prompt).value(), fields, kind == Kind::kChat);
   if (!session.ok()) return send_error(res, session.error());
@@ -116,7 +116,14 @@ void respond(const ServerContext& ctx, ApiResult<Prompt> prompt, const Generatio
     SessionStep step = s.next(kPollInterval);
     content += step.delta.content;
     reasoning += step.delta.reasoning;
-    if (!step.done) continue;
+    if (!step.done) {
+      if (client.client_gone()) {
+        s.cancel();  // nobody will read the reply: free the slot now
+        res.status = 499;  // nginx's "client closed request"; only the access log sees it
+        return;
+      }
+      continue;
+    }
     if (step.error) return send_error(res, *step.error);
     const Json reply = kind == Kind::kChat ? chat_completion_json(meta, content, reasoning, step.finish_reason, s.usage())
                                            : text_completion_json(meta, content, step.finish_reason, s.usage());
@@ -130,16 +137,18 @@ RequestLimits limits_of(const ServerContext& ctx) {
 
 }  // namespace
 
-void handle_chat_completions(const ServerContext& ctx, const std::string& body, httplib::Response& res) {
+void handle_chat_completions(const ServerContext& ctx, const std::string& body, const ClientProbe& client,
+                             httplib::Response& res) {
   ApiResult<ChatCompletionRequest> request = parse_chat_completion_request(body, limits_of(ctx));
   if (!request.ok()) return send_error(res, request.error());
-  respond(ctx, build_chat_prompt(ctx.model, request.value()), request->fields, Kind::kChat, res);
+  respond(ctx, build_chat_prompt(ctx.model, request.value()), request->fields, Kind::kChat, client, res);
 }
 
-void handle_completions(const ServerContext& ctx, const std::string& body, httplib::Response& res) {
+void handle_completions(const ServerContext& ctx, const std::string& body, const ClientProbe& client,
+                        httplib::Response& res) {
   ApiResult<CompletionRequest> request = parse_completion_request(body, limits_of(ctx));
   if (!request.ok()) return send_error(res, request.error());
-  respond(ctx, build_completion_prompt(ctx.model, request.value()), request->fields, Kind::kText, res);
+  respond(ctx, build_completion_prompt(ctx.model, request.value()), request->fields, Kind::kText, client, res);
 }
 
 }  // namespace strata::server

@@ -257,17 +257,21 @@ void HttpServer::Impl::add_routes() {
     http.Get(path, [this](const httplib::Request&, httplib::Response& res) { handle_models(ctx, res); });
   }
 
-  using BodyHandler = void (*)(const ServerContext&, const std::string&, httplib::Response&);
+  using BodyHandler = void (*)(const ServerContext&, const std::string&, const ClientProbe&, httplib::Response&);
   const std::pair<const char*, BodyHandler> posts[] = {
       {"/v1/chat/completions", &handle_chat_completions},
       {"/chat/completions", &handle_chat_completions},
       {"/v1/completions", &handle_completions},
       {"/completions", &handle_completions},
-      {"/tokenize", &handle_tokenize},
-      {"/detokenize", &handle_detokenize},
+      {"/tokenize", [](const ServerContext& c, const std::string& b, const ClientProbe&, httplib::Response& r) {
+         handle_tokenize(c, b, r);
+       }},
+      {"/detokenize", [](const ServerContext& c, const std::string& b, const ClientProbe&, httplib::Response& r) {
+         handle_detokenize(c, b, r);
+       }},
   };
   for (const auto& [path, handler] : posts) {
-    http.Post(path, [this, handler = handler](const httplib::Request&, httplib::Response& res,
+    http.Post(path, [this, handler = handler](const httplib::Request& req, httplib::Response& res,
                                               const httplib::ContentReader& read) {
       // Chunked bodies have no Content-Length to check up front: count while reading.
       std::string body;
@@ -289,7 +293,8 @@ void HttpServer::Impl::add_routes() {
         return send_error_and_close(res, error_with_status(400, "the request body could not be read completely",
                                                            "invalid_request_error", "bad_request"));
       }
-      handler(ctx, body, res);
+      const ClientProbe client = ClientProbe::find(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+      handler(ctx, body, client, res);
     });
   }
 }

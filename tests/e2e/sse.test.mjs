@@ -157,12 +157,10 @@ describe('long generations: --timeout, shutdown, abandoned requests', { skip: fi
     assert.ok(!reply.body.endsWith('data: [DONE]\n\n'), 'the endless stream did not finish normally');
   });
 
-  // KNOWN SERVER BUG (todo until fixed): a non-streamed request keeps generating after its
-  // client has gone, holding its slot until max_tokens or --timeout (src/server/
-  // completion_routes.cpp, respond(): the wait loop never looks at the connection).
+  // A non-streamed request whose client has gone is cancelled (server/client_probe.h) instead of
+  // holding its slot until max_tokens or --timeout.
   test('a non-streamed request whose client hung up frees its slot', {
     timeout: LIMIT.short,
-    todo: 'the server does not notice that the client of a non-streamed request is gone',
   }, async () => {
     const server = await startServer({ model: synthModel('chat'), args: ['-np', '1', '-c', '16384', '-t', '1'] });
     try {

@@ -294,8 +294,8 @@ TEST(SchedulerTest, GenerationStopsWhenTheSlotContextIsFull) {
   ASSERT_TRUE(scheduler->submit(greedy(kPrompt, -1), c.callback()).ok());
   ASSERT_TRUE(c.wait());
   EXPECT_EQ(c.last().finish, FinishReason::kContextFull);
-  // 7 prompt cells + 9 fed tokens fill 16 cells; the 10th sampled token has no cell left.
-  EXPECT_EQ(c.tokens().size(), 10u);
+  // Prompt and completion together fill the 16 cells: 7 + 9.
+  EXPECT_EQ(c.tokens().size(), 9u);
 }
 
 TEST(SchedulerTest, EndTokenEndsTheGeneration) {
@@ -319,9 +319,9 @@ TEST(SchedulerTest, BadRequestsAreRefusedWithReasons) {
   Collector c;
   auto empty = scheduler->submit(greedy({}, 4), c.callback());
   EXPECT_EQ(empty.status().code(), ErrorCode::kInvalidArgument);
-  auto too_long = scheduler->submit(greedy(iota_prompt(1, 17), 4), c.callback());
+  auto too_long = scheduler->submit(greedy(iota_prompt(1, 16), 4), c.callback());  // no room for an answer
   ASSERT_FALSE(too_long.ok());
-  EXPECT_NE(too_long.status().message().find("17 tokens"), std::string::npos) << too_long.status().message();
+  EXPECT_NE(too_long.status().message().find("16 tokens"), std::string::npos) << too_long.status().message();
   EXPECT_NE(too_long.status().message().find("-c"), std::string::npos);
   auto bad_token = scheduler->submit(greedy({1, 96}, 4), c.callback());
   EXPECT_NE(bad_token.status().message().find("96"), std::string::npos);
