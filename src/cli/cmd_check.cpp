@@ -16,6 +16,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
+#include "cli/compute_backend.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
 #include "kv/kv_memory.h"
@@ -38,6 +39,8 @@ struct CheckArgs {
   std::string cache_type_v = "f16";
   int64_t parallel = 1;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
+  int64_t n_gpu_layers = 0;
+  std::string device = "auto";
   bool json = false;
 };
 
@@ -49,6 +52,7 @@ struct HostMemory {
 // MemTotal and MemAvailable of /proc/meminfo; the backend's sysconf figures when it is absent.
 HostMemory host_memory(const backend::Capabilities& caps) {
   HostMemory m{caps.memory_bytes, caps.free_memory_bytes};
+  if (caps.name != "cpu") return m;  // a GPU's own memory, as its driver reports it
   std::ifstream in("/proc/meminfo");
   std::string key;
   uint64_t kib = 0;
@@ -127,9 +131,9 @@ Status check_weight_types(const gguf::File& file, const backend::Backend& backen
   }
   std::string types;
   for (const std::string& t : bad_types) types += (types.empty() ? "" : ", ") + t;
-  return unsupported("{} tensor(s) (first: '{}') have type {}, which the CPU backend cannot multiply; requantize "
+  return unsupported("{} tensor(s) (first: '{}') have type {}, which the {} backend cannot multiply; requantize "
                      "them to one of: {}",
-                     bad.size(), bad.front(), types, supported);
+                     bad.size(), bad.front(), types, backend_label(backend), supported);
 }
 
 Status check(const CheckArgs& args) {
@@ -156,7 +160,10 @@ Status check(const CheckArgs& args) {
   auto hp_read = model::read_hparams(file);
   if (!hp_read.ok()) return hp_read.status().with_context(fmt::format("'{}'", args.model));
   const model::HParams& hp = *hp_read;
-  STRATA_ASSIGN_OR_RETURN(auto backend, backend::cpu::CpuBackend::create(static_cast<int>(args.threads)));
+  // With -ngl the plan is for the GPU: its memory, its weight types and K/V pairs.
+  STRATA_ASSIGN_OR_RETURN(auto backend, make_compute_backend({args.n_gpu_layers, args.device,
+                                                              static_cast<int>(args.threads)},
+                                                             hp.n_layer));
 
   kv::KvConfig kv_config;
   kv_config.n_seq = static_cast<uint32_t>(args.parallel);
@@ -243,7 +250,8 @@ Status check(const CheckArgs& args) {
     j["n_batch"] = n_batch;
     j["n_threads"] = args.threads;
     Json device;
-    device["name"] = "CPU";
+    device["name"] = backend_label(*backend);
+    device["description"] = backend->capabilities().device;
     device["memory_total"] = mem.total;
     device["memory_available"] = mem.available;
     device["weights_bytes"] = plan.weights;
@@ -267,7 +275,8 @@ Status check(const CheckArgs& args) {
                 static_cast<unsigned long long>(kv_config.n_ctx / kv_config.n_seq),
                 std::string(quant::type_name(type_k)).c_str(), std::string(quant::type_name(type_v)).c_str(),
                 static_cast<unsigned long long>(n_batch), static_cast<long long>(args.threads));
-    std::printf("device CPU: %s total, %s available\n", gib(mem.total).c_str(), gib(mem.available).c_str());
+    std::printf("device %s (%s): %s total, %s available\n", backend_label(*backend).c_str(),
+                backend->capabilities().device.c_str(), gib(mem.total).c_str(), gib(mem.available).c_str());
     std::printf("  weights  %12s  (%llu bytes)\n", gib(plan.weights).c_str(),
                 static_cast<unsigned long long>(plan.weights));
     if (plan.kv) {
@@ -309,6 +318,9 @@ const bool kRegistered = register_command({
           app.add_option("--parallel", a->parallel, "(-np) parallel sequences sharing the context")
               ->capture_default_str();
           app.add_option("-t,--threads", a->threads, "CPU threads")->capture_default_str();
+          app.add_option("--n-gpu-layers", a->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
+              ->capture_default_str();
+          app.add_option("--device", a->device, "auto, cpu or cuda:N")->capture_default_str();
           app.add_flag("--json", a->json, "print the plan as one JSON object");
           return [a]() { return check(*a); };
         },
