@@ -233,6 +233,54 @@ TEST(Matmul, ThreadCountAndAlignmentDoNotChangeResults) {
   }
 }
 
+// Large enough matrices that the rows are split into several chunks per thread: every row
+// still comes out bit-identical whatever the thread count.
+TEST(Matmul, ChunkedRowSplitDoesNotChangeResults) {
+  IsaGuard guard;
+  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_K, Type::Q6_K}) {
+    const int64_t k = 2048, n_rows = 1000;
+    const Weights w = make_weights(type, n_rows, k, 21);
+    const std::vector<float> x = gaussian(static_cast<size_t>(k), 0.2f, 13);
+    for (const Isa isa : supported_isas()) {
+      ASSERT_TRUE(force_isa(isa).ok());
+      std::vector<float> first;
+      for (const size_t threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::vector<float> y(static_cast<size_t>(n_rows));
+        ASSERT_TRUE(matmul(type, w.bytes.data(), w.row_bytes, n_rows, k, x.data(), 1, y.data(), n_rows, pool).ok());
+        if (first.empty()) first = y;
+        EXPECT_EQ(y, first) << quant::type_name(type) << " " << isa_name(isa) << " threads " << threads;
+      }
+    }
+  }
+}
+
+// Rows whose block count is not a multiple of 8 (the one-token kernels take 8 blocks at a
+// time, then one by one), with 1 token: against the reference with the rounded activations.
+TEST(Matmul, OneTokenRowsWithTailBlocks) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_1, Type::IQ4_NL}) {
+    for (const int64_t k : {int64_t{96}, int64_t{2080}}) {
+      const int64_t n_rows = 37;
+      const Weights w = make_weights(type, n_rows, k, 3);
+      const std::vector<float> x = gaussian(static_cast<size_t>(k), 0.3f, 17);
+      std::vector<double> ref, bound;
+      reference(w, effective_acts(type, x, k), n_rows, k, 1, ref, &bound);
+      for (const Isa isa : supported_isas()) {
+        ASSERT_TRUE(force_isa(isa).ok());
+        const std::vector<float> y = run(type, w, x, n_rows, k, 1, pool, scratch);
+        for (int64_t r = 0; r < n_rows; ++r) {
+          const auto i = static_cast<size_t>(r);
+          EXPECT_NEAR(y[i], ref[i], 1e-4 * bound[i] + 1e-6)
+              << quant::type_name(type) << " K=" << k << " r=" << r << " " << isa_name(isa);
+        }
+      }
+    }
+  }
+}
+
 // Zero activations give exactly zero; random blocks written directly (synth's weights)
 // work like quantized floats.
 TEST(Matmul, ZeroActivationsAndSynthWeights) {

@@ -2,6 +2,7 @@
 // over threads; the arithmetic lives in the per-instruction-set kernels.
 #include "backend/cpu/matmul.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -53,23 +54,43 @@ bool is_float_type(quant::Type type) {
   return type == quant::Type::F32 || type == quant::Type::F16 || type == quant::Type::BF16;
 }
 
-// Rows of thread i of n: contiguous ranges in whole 16-row units (a panel), as even as
-// the units allow.
-void thread_rows(int64_t n_rows, size_t i, size_t n, int64_t& begin, int64_t& end) {
-  const int64_t units = (n_rows + 15) / 16;
-  const auto ii = static_cast<int64_t>(i);
-  const auto nn = static_cast<int64_t>(n);
-  begin = units * ii / nn * 16;
-  end = units * (ii + 1) / nn * 16;
-  if (begin > n_rows) begin = n_rows;
-  if (end > n_rows) end = n_rows;
-}
+// Rows are handed out in chunks of whole 16-row units (a panel), "guided": each chunk is
+// 1/(2 n_threads) of the rows still left, so the first chunks are long sequential streams
+// for the hardware prefetcher and the last ones are small. A thread that the OS delays
+// (other processes on a shared machine) or that was woken late then leaves the rest to the
+// others, and the threads finish within one small chunk of each other. The smallest chunk
+// holds about kMinChunkBytes of weights.
+constexpr size_t kMinChunkBytes = size_t{32} << 10;
+
+struct RowChunks {
+  std::atomic<int64_t> next{0};
+  int64_t n_rows = 0;
+  int64_t min_rows = 16;
+  int64_t divisor = 2;  // 2 * n_threads
+
+  // Claims the next chunk; false when no rows are left.
+  bool claim(int64_t& begin, int64_t& end) {
+    int64_t b = next.load(std::memory_order_relaxed);
+    int64_t size = 0;
+    do {
+      const int64_t left = n_rows - b;
+      if (left <= 0) return false;
+      size = (left / divisor + 15) / 16 * 16;
+      if (size < min_rows) size = min_rows;
+      if (size > left) size = left;
+    } while (!next.compare_exchange_weak(b, b + size, std::memory_order_relaxed));
+    begin = b;
+    end = b + size;
+    return true;
+  }
+};
 
 // Everything a call's threads share; lambdas capture only a pointer to it, so building the
 // std::function for the pool does not allocate.
 struct CallContext {
   const IsaKernels* kernels;
-  RowJob job;  // row range filled in per thread
+  RowJob job;  // row range filled in per chunk
+  RowChunks chunks;
   size_t thread_scratch_bytes;
   uint8_t* thread_scratch;
   // Activation preparation.
@@ -241,17 +262,19 @@ Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_r
     prepare_tokens(c, 0, n_tokens);
   }
 
-  const CallContext* ctx = &c;
-  const int64_t rows = n_rows;
-  pool.run_on_all([ctx, rows](size_t i, size_t n) {
+  c.chunks.n_rows = n_rows;
+  c.chunks.divisor = 2 * static_cast<int64_t>(n_threads);
+  c.chunks.min_rows = static_cast<int64_t>(kMinChunkBytes / (16 * w_row_bytes) + 1) * 16;
+  CallContext* ctx = &c;
+  pool.run_on_all([ctx](size_t i, size_t) {
     RowJob job = ctx->job;
-    thread_rows(rows, i, n, job.row_begin, job.row_end);
-    if (job.row_begin >= job.row_end) return;
     job.scratch = ctx->thread_scratch + i * ctx->thread_scratch_bytes;
-    if (job.acts != nullptr) {
-      ctx->kernels->quant_rows(job);
-    } else {
-      ctx->kernels->float_rows(job);
+    while (ctx->chunks.claim(job.row_begin, job.row_end)) {
+      if (job.acts != nullptr) {
+        ctx->kernels->quant_rows(job);
+      } else {
+        ctx->kernels->float_rows(job);
+      }
     }
   });
   return {};
