@@ -548,7 +548,11 @@ TEST_F(CudaBackendTest, AttentionEveryPairAndHeadSizeMatchesCpuPlainPath) {
             Status st;
             const double err = attention_error(*this, gpu(), cpu(), s, k, v, gk, gv, gq, q, gout, flash, st);
             ASSERT_TRUE(st.ok()) << st.to_string();
-            EXPECT_LE(err, 1e-5) << pos.size() << " tokens, flash " << flash;
+            // Flash batches of 16+ tokens at head dims <= 128 run on tensor cores with f16
+            // operands (attention_mma.cu): 2e-3 of max |V| there (seen on an H100: 1.2e-4),
+            // 1e-5 on the f32 kernels.
+            const double tol = flash && pos.size() >= 16 && hd <= 128 ? 2e-3 : 1e-5;
+            EXPECT_LE(err, tol) << pos.size() << " tokens, flash " << flash;
             worst = std::max(worst, err);
             ++runs;
           }
@@ -594,7 +598,12 @@ TEST_F(CudaBackendTest, AttentionLongContextAndGroupsMatchCpu) {
     Status st;
     const double err = attention_error(*this, gpu(), cpu(), s, k, v, gk, gv, gq, q, gout, true, st);
     ASSERT_TRUE(st.ok()) << st.to_string();
-    EXPECT_LE(err, 1e-5);
+    // The 64-token prefill runs on tensor cores (f16 operands) where the head dim is <= 128
+    // (seen on an H100: 1.9e-4 of max |V|).
+    const double tol = sh.pos.size() >= 16 && sh.hd <= 128 ? 2e-3 : 1e-5;
+    EXPECT_LE(err, tol) << sh.pos.size() << " tokens";
+    std::printf("attention hd %d, %zu tokens, K %s V %s: error %.3g of max |V|\n", sh.hd, sh.pos.size(),
+                std::string(quant::type_name(sh.kt)).c_str(), std::string(quant::type_name(sh.vt)).c_str(), err);
   }
 }
 

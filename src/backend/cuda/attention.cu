@@ -5,6 +5,9 @@
 // runs the online softmax for its rows. Only the head dim is a template parameter, so the
 // 81 K/V pairs cost no extra instantiations. Long contexts are split over several blocks
 // per row whose partial results (max, sum, weighted values) a second kernel combines.
+// Flash batches of kMinMmaTokens or more tokens go to the tensor-core kernel of
+// attention_mma.cu instead (same partial format, same combine kernel); this one serves decode
+// steps, short batches, head dim 256 and the plain path (-fa off).
 #include <cmath>
 
 #include "backend/cuda/device_formats.cuh"
@@ -126,7 +129,11 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
     n_slots += r < n_rows ? 1 : 0;
   }
 
-  const int64_t span = split_cells(a.kv_extent, a.n_splits);
+  int64_t kv_extent = a.kv_extent;
+  if (kv_extent <= 0) {  // a graph re-used across steps: the positions are this step's
+    for (int t = 0; t < a.n_tokens; ++t) kv_extent = max(kv_extent, static_cast<int64_t>(a.pos[t]) + 1);
+  }
+  const int64_t span = split_cells(kv_extent, a.n_splits);
   const int64_t begin = blockIdx.z * span;
   const int64_t end = min(begin + span, static_cast<int64_t>(block_max) + 1);
 
@@ -229,29 +236,49 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
   }
 }
 
-// out = sum over splits of acc * e^(m - M) / sum of l * e^(m - M), M the largest m.
+// out = sum over splits of acc * e^(m - M) / sum of l * e^(m - M), M the largest m. The
+// block's threads share the splits (a serial walk over 64 splits of loads would take longer
+// than the attention itself); the weights e^(m - M) go through shared memory.
+__device__ __forceinline__ float block_reduce(float v, bool is_max, float* scratch) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float other = __shfl_xor_sync(0xFFFFFFFFu, v, o);
+    v = is_max ? fmaxf(v, other) : v + other;
+  }
+  const int warps = (blockDim.x + 31) / 32;
+  __syncthreads();  // scratch is free (an earlier reduction's readers are done)
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = scratch[0];
+  for (int w = 1; w < warps; ++w) r = is_max ? fmaxf(r, scratch[w]) : r + scratch[w];
+  return r;
+}
+
 __global__ void combine_kernel(const AttentionLaunch a) {
+  __shared__ float weight[kMaxSplits];
+  __shared__ float scratch[32];
   const int row = blockIdx.x;  // t * n_head + h
   const int t = row / a.n_head;
   const int h = row % a.n_head;
   const int D = a.head_dim;
   const int64_t stride = static_cast<int64_t>(a.n_tokens) * a.n_head * (D + 2);
   const float* p = a.partials + static_cast<int64_t>(row) * (D + 2);
-  float M = -INFINITY;
-  for (int s = 0; s < a.n_splits; ++s) M = fmaxf(M, p[s * stride + D]);
-  float L = 0.f;
-  for (int s = 0; s < a.n_splits; ++s) {
+  float m = -INFINITY;
+  for (int s = threadIdx.x; s < a.n_splits; s += blockDim.x) m = fmaxf(m, p[s * stride + D]);
+  const float M = block_reduce(m, true, scratch);
+  float l = 0.f;
+  for (int s = threadIdx.x; s < a.n_splits; s += blockDim.x) {
     const float ms = p[s * stride + D];
-    if (ms != -INFINITY) L += p[s * stride + D + 1] * expf(ms - M);
+    const float w = ms != -INFINITY ? expf(ms - M) : 0.f;
+    weight[s] = w;
+    l += p[s * stride + D + 1] * w;
   }
-  const float inv = 1.f / L;
+  const float inv = 1.f / block_reduce(l, false, scratch);  // also publishes weight[]
   float* o = a.out + t * a.out_stride + static_cast<int64_t>(h) * D;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float sum = 0.f;
-    for (int s = 0; s < a.n_splits; ++s) {
-      const float ms = p[s * stride + D];
-      if (ms != -INFINITY) sum += p[s * stride + d] * expf(ms - M);
-    }
+#pragma unroll 8
+    for (int s = 0; s < a.n_splits; ++s) sum += p[s * stride + d] * weight[s];
     o[d] = sum * inv;
   }
 }
@@ -268,9 +295,7 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   attention_kernel<D><<<grid, kWarps * 32, kSmem, stream>>>(a);
   err = cudaGetLastError();
   if (err != cudaSuccess || a.n_splits == 1) return err;
-  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.n_tokens) * a.n_head), D < 128 ? D : 128, 0,
-                   stream>>>(a);
-  return cudaGetLastError();
+  return launch_attention_combine(a, stream);
 }
 
 }  // namespace
@@ -296,6 +321,12 @@ int attention_splits(const AttentionLaunch& a, int n_sms) {
   int64_t n = wanted < by_length ? wanted : by_length;
   if (n > kMaxSplits) n = kMaxSplits;
   return n < 1 ? 1 : static_cast<int>(n);
+}
+
+cudaError_t launch_attention_combine(const AttentionLaunch& a, cudaStream_t stream) {
+  if (a.n_splits > kMaxSplits) return cudaErrorInvalidValue;
+  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.n_tokens) * a.n_head), 128, 0, stream>>>(a);
+  return cudaGetLastError();
 }
 
 size_t attention_partial_floats(const AttentionLaunch& a) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/step_graph.h"
 #include "quant/type.h"
 
 namespace strata::backend::cuda {
@@ -39,6 +40,104 @@ constexpr std::array kWeightTypes = {Type::F32,  Type::F16,  Type::BF16, Type::Q
 constexpr std::array kKvTypes = {Type::F32,  Type::F16,  Type::BF16, Type::Q8_0,  Type::Q5_1,
                                  Type::Q5_0, Type::Q4_1, Type::Q4_0, Type::IQ4_NL};
 constexpr std::array kHeadDims = {64, 80, 96, 112, 128, 256};
+
+// Op tags: the first word of an op's graph signature.
+enum OpTag : uint64_t {
+  kTagGetRows = 1, kTagRmsNorm, kTagMatvecQ8, kTagMatvec, kTagAddBias, kTagRopeTable, kTagRope, kTagWriteKv,
+  kTagAttention, kTagSwiglu, kTagAdd, kTagCopy, kTagQuantize,
+};
+
+// Argument `i` of a signature (word 0 is the tag), as the type it was added as.
+template <typename T>
+T arg(const OpSignature& sig, size_t i) {
+  T value;
+  std::memcpy(&value, &sig.words[i], sizeof(T));
+  return value;
+}
+
+bool is(const OpSignature& sig, OpTag tag) { return sig.n > 0 && sig.words[0] == tag; }
+
+// The fuser of decode-step graphs: add + rms_norm + quantize, rms_norm + quantize and
+// swiglu + quantize become one kernel each (fused.cu), where the quantization reads exactly
+// what the op before it wrote. Signature layouts: see the ops below.
+void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Launch>& launches) {
+  const size_t n = sigs.size();
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const OpSignature& s0 = sigs[i];
+    // add [a, b, out, count], rms_norm [x, w, y, n_tokens, n, eps], quantize [x, n_tokens, K, scratch]
+    const bool add_first = is(s0, kTagAdd) && i + 2 < n && is(sigs[i + 1], kTagRmsNorm);
+    const OpSignature& norm = add_first ? sigs[i + 1] : s0;
+    if (is(norm, kTagRmsNorm)) {
+      const size_t qi = add_first ? i + 2 : i + 1;
+      const OpSignature& q = sigs[qi];
+      const auto x = arg<const float*>(norm, 1);
+      const auto w = arg<const float*>(norm, 2);
+      const auto y = arg<float*>(norm, 3);
+      const auto tokens = arg<int64_t>(norm, 4);
+      const auto width = arg<int64_t>(norm, 5);
+      const auto eps = arg<float>(norm, 6);
+      if (!is(q, kTagQuantize) || arg<const float*>(q, 1) != y || arg<int64_t>(q, 2) != tokens ||
+          arg<int64_t>(q, 3) != width || width % 32 != 0 || tokens > kMaxDecodeTokens) {
+        continue;
+      }
+      const float* a = nullptr;
+      const float* b = nullptr;
+      if (add_first) {
+        if (arg<const float*>(s0, 3) != x || arg<int64_t>(s0, 4) != tokens * width) continue;
+        a = arg<const float*>(s0, 1);
+        b = arg<const float*>(s0, 2);
+      }
+      auto* xw = const_cast<float*>(x);
+      void* scratch = arg<void*>(q, 4);
+      launches[i] = [=](cudaStream_t st) {
+        return launch_add_norm_quantize(a, b, xw, w, y, tokens, width, eps, scratch, st);
+      };
+      for (size_t k = i + 1; k <= qi; ++k) launches[k] = nullptr;
+      i = qi;
+      continue;
+    }
+    // rope [x, n_tokens, n_head, head_dim, half, neox, table, x_stride] of q, then of k right
+    // behind it (one token, packed rows: the stage's q and k buffers are adjacent): one launch.
+    if (is(s0, kTagRope) && is(sigs[i + 1], kTagRope)) {
+      const OpSignature& r1 = sigs[i + 1];
+      const auto x = arg<float*>(s0, 1);
+      const auto heads = arg<int64_t>(s0, 3), heads2 = arg<int64_t>(r1, 3);
+      const auto head_dim = arg<int64_t>(s0, 4);
+      const bool same = arg<int64_t>(s0, 2) == 1 && arg<int64_t>(r1, 2) == 1 && arg<int64_t>(r1, 4) == head_dim &&
+                        r1.words[5] == s0.words[5] && r1.words[6] == s0.words[6] && r1.words[7] == s0.words[7];
+      if (same && arg<int64_t>(s0, 8) == heads * head_dim && arg<int64_t>(r1, 8) == heads2 * head_dim &&
+          arg<float*>(r1, 1) == x + heads * head_dim) {
+        const auto half = arg<int64_t>(s0, 5);
+        const auto neox = arg<bool>(s0, 6);
+        const auto table = arg<const float2*>(s0, 7);
+        const int64_t all = heads + heads2;
+        launches[i] = [=](cudaStream_t st) {
+          return launch_rope(x, 1, all, head_dim, half, neox, table, all * head_dim, st);
+        };
+        launches[i + 1] = nullptr;
+        ++i;
+        continue;
+      }
+    }
+    // swiglu [gate, up, out, count], quantize [x, n_tokens, K, scratch]
+    if (is(s0, kTagSwiglu) && is(sigs[i + 1], kTagQuantize)) {
+      const OpSignature& q = sigs[i + 1];
+      const auto gate = arg<const float*>(s0, 1);
+      const auto up = arg<const float*>(s0, 2);
+      const auto out = arg<float*>(s0, 3);
+      const auto tokens = arg<int64_t>(q, 2);
+      const auto width = arg<int64_t>(q, 3);
+      if (arg<const float*>(q, 1) != out || arg<int64_t>(s0, 4) != tokens * width || width % 32 != 0 ||
+          tokens > kMaxDecodeTokens) {
+        continue;
+      }
+      void* scratch = arg<void*>(q, 4);
+      launches[i] = [=](cudaStream_t st) { return launch_swiglu_quantize(gate, up, out, tokens, width, scratch, st); };
+      launches[i + 1] = nullptr;
+      ++i;
+    }
+  }
+}
 
 // Dequantized weight rows of the cuBLAS path are produced in chunks of at most this size.
 constexpr size_t kDequantChunkBytes = size_t{128} << 20;
@@ -154,8 +253,19 @@ struct CudaBackend::Impl {
   int next_slot = 0;
   int last_slot = -1;
 
+  std::unique_ptr<StepGraph> graph;  // decode steps as CUDA graphs
+
+  // The activations last quantized for the int8 matvec, valid while no other op ran since
+  // (graph->submitted() == quant_serial): q, k, v (and gate, up) share one quantization.
+  const float* quant_x = nullptr;
+  int64_t quant_tokens = 0;
+  int64_t quant_k = 0;
+  const void* quant_scratch = nullptr;
+  uint64_t quant_serial = 0;
+
   ~Impl() {
     if (use_device(device).ok()) {
+      if (graph != nullptr) (void)graph->flush();
       if (stream != nullptr) cudaStreamSynchronize(stream);
       for (void* p : weights) cudaFree(p);
       for (void* p : retired) cudaFree(p);
@@ -193,7 +303,10 @@ struct CudaBackend::Impl {
   }
 
   Status sync(std::string_view op) {
+    Status flushed = graph->flush();
     const cudaError_t e = cudaStreamSynchronize(stream);
+    graph->drained();
+    if (!flushed.ok()) return flushed.with_context(op);
     if (e != cudaSuccess) return internal_error("cuda {}: the GPU reported an error: {}", op, describe(e));
     for (void* p : retired) cudaFree(p);
     retired.clear();
@@ -213,7 +326,7 @@ class CudaRopeAngles final : public RopeAngles {
         freq_factors_(freq_factors) {}
   ~CudaRopeAngles() override {
     if (use_device(impl_.device).ok()) {
-      cudaStreamSynchronize(impl_.stream);
+      (void)impl_.sync("rope angles release");
       if (freq_factors_ != nullptr) cudaFree(freq_factors_);
       if (table_.ptr != nullptr) cudaFree(table_.ptr);
     }
@@ -235,10 +348,16 @@ class CudaRopeAngles final : public RopeAngles {
     const int64_t half = params_.rope_dim / 2;
     STRATA_ASSIGN_OR_RETURN(void* table, impl_.ensure(table_, static_cast<size_t>(n * half) * sizeof(float) * 2,
                                                       "the rope angle table"));
+    impl_.graph->maybe_open(n);
     STRATA_ASSIGN_OR_RETURN(const int32_t* pos, backend_.upload(positions, "rope"));
-    return launch_status("rope", launch_rope_table(pos, n, half, theta_scale_, params_.freq_scale, freq_factors_,
-                                                   static_cast<float2*>(table), impl_.stream),
-                         fmt::format("{} tokens x {} pairs", n, half));
+    const float theta_scale = theta_scale_, freq_scale = params_.freq_scale;
+    const float* factors = freq_factors_;
+    auto* out = static_cast<float2*>(table);
+    OpSignature sig;
+    sig.add(kTagRopeTable).add(pos).add(n).add(half).add(theta_scale).add(freq_scale).add(factors).add(out);
+    return launch_status("rope", impl_.graph->submit("rope table", sig, [=](cudaStream_t s) {
+      return launch_rope_table(pos, n, half, theta_scale, freq_scale, factors, out, s);
+    }), fmt::format("{} tokens x {} pairs", n, half));
   }
 
   const RopeParams& params() const { return params_; }
@@ -310,6 +429,11 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(int device) {
     return resource_exhausted("cuda: cannot allocate the {} staging ring on GPU {}: {}",
                               mib(kStagingSlots * kStagingSlotBytes), device, describe(e));
   }
+
+  auto graph = StepGraph::create(impl->stream);
+  if (!graph.ok()) return graph.status();
+  impl->graph = std::move(*graph);
+  impl->graph->set_fuser(fuse_step);
 
   auto backend = std::unique_ptr<CudaBackend>(new CudaBackend(device, std::move(impl)));
   Capabilities& caps = backend->caps_;
@@ -387,8 +511,10 @@ Result<WeightView> CudaBackend::load_weight(Type type, std::span<const uint8_t> 
   }
   impl_->weights.push_back(p);
   // Loading is not an op of a step: wait, so the caller may unmap the source afterwards.
+  STRATA_TRY(impl_->graph->flush());
   e = cudaMemcpyAsync(p, bytes.data(), total, cudaMemcpyHostToDevice, impl_->stream);
   if (e == cudaSuccess) e = cudaStreamSynchronize(impl_->stream);
+  if (e == cudaSuccess) impl_->graph->drained();
   if (e != cudaSuccess) {
     return internal_error("cuda: copying a {} weight of {} to GPU {} failed: {}", quant::type_name(type), mib(total),
                           device_, describe(e));
@@ -400,6 +526,10 @@ Status CudaBackend::write(void* device_dst, const void* host_src, size_t bytes) 
   if (bytes == 0) return {};
   if (device_dst == nullptr || host_src == nullptr) return invalid_argument("write: null pointer for {} bytes", bytes);
   STRATA_TRY(use_device(device_));
+  // The source is any host memory, read now: the step's ops so far go first.
+  STRATA_TRY(impl_->graph->flush());
+  impl_->quant_x = nullptr;
+  impl_->graph->enqueued_outside();
   const cudaError_t e = cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, impl_->stream);
   if (e != cudaSuccess) return internal_error("cuda write of {} bytes to the GPU failed: {}", bytes, describe(e));
   return {};
@@ -409,6 +539,7 @@ Status CudaBackend::read(void* host_dst, const void* device_src, size_t bytes) {
   if (bytes == 0) return synchronize("read");
   if (host_dst == nullptr || device_src == nullptr) return invalid_argument("read: null pointer for {} bytes", bytes);
   STRATA_TRY(use_device(device_));
+  STRATA_TRY(impl_->graph->flush());
   const cudaError_t e = cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, impl_->stream);
   if (e != cudaSuccess) return internal_error("cuda read of {} bytes from the GPU failed: {}", bytes, describe(e));
   return synchronize("read");
@@ -418,7 +549,11 @@ Status CudaBackend::copy(void* device_dst, const void* device_src, size_t bytes)
   if (bytes == 0) return {};
   if (device_dst == nullptr || device_src == nullptr) return invalid_argument("copy: null pointer for {} bytes", bytes);
   STRATA_TRY(use_device(device_));
-  const cudaError_t e = cudaMemcpyAsync(device_dst, device_src, bytes, cudaMemcpyDeviceToDevice, impl_->stream);
+  OpSignature sig;
+  sig.add(kTagCopy).add(device_dst).add(device_src).add(bytes);
+  const cudaError_t e = impl_->graph->submit("copy", sig, [=](cudaStream_t s) {
+    return cudaMemcpyAsync(device_dst, device_src, bytes, cudaMemcpyDeviceToDevice, s);
+  });
   if (e != cudaSuccess) return internal_error("cuda copy of {} bytes on the GPU failed: {}", bytes, describe(e));
   return {};
 }
@@ -428,9 +563,20 @@ Status CudaBackend::synchronize(std::string_view op) {
   return impl_->sync(op);
 }
 
+CudaBackend::StepCounts CudaBackend::step_counts() const {
+  const StepGraph::Stats& s = impl_->graph->stats();
+  return {s.replayed, s.captured, s.eager};
+}
+
 Result<const int32_t*> CudaBackend::upload(std::span<const int32_t> values, std::string_view op) {
   Impl& m = *impl_;
   const size_t bytes = values.size_bytes();
+  if (m.graph->in_step()) {
+    auto staged = m.graph->stage(values.data(), bytes);
+    if (!staged.ok()) return staged.status().with_context(op);
+    return static_cast<const int32_t*>(*staged);
+  }
+  m.graph->enqueued_outside();
   if (bytes > kStagingSlotBytes) {
     STRATA_ASSIGN_OR_RETURN(void* dst, m.ensure(m.big_upload, bytes, fmt::format("{} metadata", op)));
     const cudaError_t e = cudaMemcpyAsync(dst, values.data(), bytes, cudaMemcpyHostToDevice, m.stream);
@@ -486,11 +632,17 @@ Status CudaBackend::get_rows(const WeightView& table, std::span<const int32_t> i
     }
   }
   STRATA_TRY(use_device(device_));
+  impl_->graph->maybe_open(n_ids);
   STRATA_ASSIGN_OR_RETURN(const int32_t* dev_ids, upload(ids, "get_rows"));
-  return launch_status("get_rows",
-                       launch_get_rows(static_cast<uint32_t>(table.type), table.data, table.row_bytes, table.n_cols,
-                                       dev_ids, n_ids, out, impl_->stream),
-                       fmt::format("{} rows of {} {}", n_ids, table.n_cols, quant::type_name(table.type)));
+  const auto type = static_cast<uint32_t>(table.type);
+  const void* data = table.data;
+  const size_t row_bytes = table.row_bytes;
+  const int64_t n_cols = table.n_cols;
+  OpSignature sig;
+  sig.add(kTagGetRows).add(type).add(data).add(row_bytes).add(n_cols).add(dev_ids).add(n_ids).add(out);
+  return launch_status("get_rows", impl_->graph->submit("get_rows", sig, [=](cudaStream_t s) {
+    return launch_get_rows(type, data, row_bytes, n_cols, dev_ids, n_ids, out, s);
+  }), fmt::format("{} rows of {} {}", n_ids, table.n_cols, quant::type_name(table.type)));
 }
 
 Status CudaBackend::rms_norm(const float* x, const WeightView& w, float* y, int64_t n_tokens, int64_t n, float eps) {
@@ -502,7 +654,13 @@ Status CudaBackend::rms_norm(const float* x, const WeightView& w, float* y, int6
   if (n_tokens == 0) return {};
   if (x == nullptr || y == nullptr) return invalid_argument("rms_norm: null buffer passed for {} tokens", n_tokens);
   STRATA_TRY(use_device(device_));
-  return launch_status("rms_norm", launch_rms_norm(x, w.floats(), y, n_tokens, n, eps, impl_->stream),
+  impl_->graph->maybe_open(n_tokens);
+  const float* wf = w.floats();
+  OpSignature sig;
+  sig.add(kTagRmsNorm).add(x).add(wf).add(y).add(n_tokens).add(n).add(eps);
+  return launch_status("rms_norm", impl_->graph->submit("rms_norm", sig, [=](cudaStream_t s) {
+    return launch_rms_norm(x, wf, y, n_tokens, n, eps, s);
+  }),
                        fmt::format("{} x {}", n_tokens, n));
 }
 
@@ -533,19 +691,48 @@ Status CudaBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens
   STRATA_TRY(use_device(device_));
   Impl& m = *impl_;
   const auto type = static_cast<uint32_t>(w.type);
+  m.graph->maybe_open(n_tokens);
+  const void* wd = w.data;
+  const size_t row_bytes = w.row_bytes;
   if (n_tokens <= kMaxDecodeTokens && matvec_q8_supported(type)) {
     STRATA_ASSIGN_OR_RETURN(void* scratch, m.ensure(m.activations16, matvec_q8_scratch_bytes(n_tokens, K),
                                                     "quantized matmul activations"));
-    return launch_status("matmul",
-                         launch_matvec_q8(type, w.data, w.row_bytes, rows, K, x, n_tokens, y, y_stride, scratch,
-                                          m.stream),
-                         shape());
+    const bool quantized = m.quant_x == x && m.quant_tokens == n_tokens && m.quant_k == K &&
+                           m.quant_scratch == scratch && m.quant_serial == m.graph->submitted();
+    if (!quantized) {
+      OpSignature qsig;
+      qsig.add(kTagQuantize).add(x).add(n_tokens).add(K).add(scratch);
+      STRATA_TRY(launch_status("matmul", m.graph->submit("quantize activations", qsig, [=](cudaStream_t s) {
+        return launch_quantize_activations(x, n_tokens, K, scratch, s);
+      }), shape()));
+    }
+    OpSignature sig;
+    sig.add(kTagMatvecQ8).add(type).add(wd).add(row_bytes).add(rows).add(K).add(n_tokens).add(y);
+    sig.add(y_stride).add(scratch);
+    const Status st = launch_status("matmul", m.graph->submit("matmul", sig, [=](cudaStream_t s) {
+      return launch_matvec_q8(type, wd, row_bytes, rows, K, n_tokens, y, y_stride, scratch, s);
+    }), shape());
+    // The next matmul may skip quantizing x unless this one wrote over it.
+    const auto* y_end = y + (n_tokens - 1) * y_stride + rows;
+    const bool overlaps = y < x + n_tokens * K && x < y_end;
+    m.quant_x = st.ok() && !overlaps ? x : nullptr;
+    m.quant_tokens = n_tokens;
+    m.quant_k = K;
+    m.quant_scratch = scratch;
+    m.quant_serial = m.graph->submitted();
+    return st;
   }
   if (n_tokens <= kMaxDecodeTokens) {
-    return launch_status("matmul",
-                         launch_matvec(type, w.data, w.row_bytes, rows, K, x, n_tokens, y, y_stride, m.stream),
-                         shape());
+    OpSignature sig;
+    sig.add(kTagMatvec).add(type).add(wd).add(row_bytes).add(rows).add(K).add(x).add(n_tokens).add(y).add(y_stride);
+    return launch_status("matmul", m.graph->submit("matmul", sig, [=](cudaStream_t s) {
+      return launch_matvec(type, wd, row_bytes, rows, K, x, n_tokens, y, y_stride, s);
+    }), shape());
   }
+  // cuBLAS runs outside graphs: what the step collected so far goes first.
+  STRATA_TRY(m.graph->flush());
+  m.quant_x = nullptr;
+  m.graph->enqueued_outside();
 
   const float one = 1.0f, zero = 0.0f;
   const auto gemm_status = [&](cublasStatus_t s) -> Status {
@@ -598,7 +785,13 @@ Status CudaBackend::add_bias(float* x, const WeightView& bias, int64_t n_tokens,
   if (n_tokens == 0) return {};
   if (x == nullptr) return invalid_argument("add_bias: null buffer passed for {} tokens", n_tokens);
   STRATA_TRY(use_device(device_));
-  return launch_status("add_bias", launch_add_bias(x, bias.floats(), n_tokens, n, x_stride, impl_->stream),
+  impl_->graph->maybe_open(n_tokens);
+  const float* bf = bias.floats();
+  OpSignature sig;
+  sig.add(kTagAddBias).add(x).add(bf).add(n_tokens).add(n).add(x_stride);
+  return launch_status("add_bias", impl_->graph->submit("add_bias", sig, [=](cudaStream_t s) {
+    return launch_add_bias(x, bf, n_tokens, n, x_stride, s);
+  }),
                        fmt::format("{} x {}", n_tokens, n));
 }
 
@@ -672,9 +865,14 @@ Status CudaBackend::rope(float* x, int64_t n_tokens, int64_t n_head, const RopeA
   if (x == nullptr) return invalid_argument("rope: null buffer passed for {} tokens", n_tokens);
   STRATA_TRY(use_device(device_));
   const int64_t half = a->params().rope_dim / 2;
-  return launch_status("rope",
-                       launch_rope(x, n_tokens, n_head, head_dim, half, a->params().mode == RopeMode::kNeox,
-                                   a->table(), x_stride, impl_->stream),
+  impl_->graph->maybe_open(n_tokens);
+  const bool neox = a->params().mode == RopeMode::kNeox;
+  const float2* table = a->table();
+  OpSignature sig;
+  sig.add(kTagRope).add(x).add(n_tokens).add(n_head).add(head_dim).add(half).add(neox).add(table).add(x_stride);
+  return launch_status("rope", impl_->graph->submit("rope", sig, [=](cudaStream_t s) {
+    return launch_rope(x, n_tokens, n_head, head_dim, half, neox, table, x_stride, s);
+  }),
                        fmt::format("{} tokens x {} heads", n_tokens, n_head));
 }
 
@@ -704,9 +902,28 @@ Status CudaBackend::write_kv(Type type, const float* src, int64_t n_rows, int64_
                             quant::type_name(type), dst_stride, row_elems, row_bytes);
   }
   STRATA_TRY(use_device(device_));
-  return launch_status("write_kv",
-                       launch_write_kv(static_cast<uint32_t>(type), src, n_rows, row_elems, src_stride, dst,
-                                       dst_stride, impl_->stream),
+  StepGraph& g = *impl_->graph;
+  g.maybe_open(n_rows);
+  const auto tid = static_cast<uint32_t>(type);
+  OpSignature sig;
+  sig.add(kTagWriteKv).add(tid).add(src).add(n_rows).add(row_elems).add(src_stride).add(dst_stride);
+  void* dst_now = dst;
+  const uint64_t* dst_ref = nullptr;
+  if (g.in_step()) {
+    // The cell moves every decode step: the kernel reads its address from the staged metadata,
+    // so the step's graph stays the same.
+    const auto address = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(dst));
+    auto staged = g.stage(&address, sizeof(address));
+    if (!staged.ok()) return staged.status().with_context("write_kv");
+    dst_ref = static_cast<const uint64_t*>(*staged);
+    dst_now = nullptr;
+    sig.add(dst_ref);
+  } else {
+    sig.add(dst);
+  }
+  return launch_status("write_kv", g.submit("write_kv", sig, [=](cudaStream_t s) {
+    return launch_write_kv(tid, src, n_rows, row_elems, src_stride, dst_now, dst_ref, dst_stride, s);
+  }),
                        fmt::format("{} rows of {} {}", n_rows, row_elems, quant::type_name(type)));
 }
 
@@ -791,15 +1008,38 @@ Status CudaBackend::attention(const AttentionCall& call) {
   a.out_stride = call.out_stride != 0 ? call.out_stride : width;
   a.kv_extent = kv_extent;
   Impl& m = *impl_;
-  a.n_splits = attention_splits(a, m.n_sms);
   STRATA_TRY(use_device(device_));
+  m.graph->maybe_open(n_tokens);
+  if (m.graph->in_step()) {
+    // A graph re-used across steps: the kernel takes the length from the staged positions,
+    // and the split count follows the length rounded up to a power of two (>= 256 cells), so
+    // it changes, and the graph with it, only a few times over a long generation.
+    int64_t bucket = 256;
+    while (bucket < kv_extent) bucket *= 2;
+    a.kv_extent = bucket;
+    a.n_splits = attention_splits(a, m.n_sms);
+    a.kv_extent = 0;
+  } else {
+    a.n_splits = attention_splits(a, m.n_sms);
+  }
+  // Prefill batches go to the tensor cores; the plain path (-fa off) stays in f32.
+  const bool mma = call.flash && attention_mma_eligible(a);
+  if (mma) a.n_splits = attention_mma_splits(a, m.n_sms);
   if (a.n_splits > 1) {
     STRATA_ASSIGN_OR_RETURN(void* partials, m.ensure(m.partials, attention_partial_floats(a) * sizeof(float),
                                                      "attention partial results"));
     a.partials = static_cast<float*>(partials);
   }
   STRATA_ASSIGN_OR_RETURN(a.pos, upload(call.positions, "attention"));
-  return launch_status("attention", launch_attention(a, m.stream),
+  OpSignature sig;
+  sig.add(kTagAttention).add(a.q).add(a.q_stride).add(a.pos).add(a.n_tokens).add(a.k_type).add(a.k).add(a.k_stride);
+  sig.add(a.k_head_bytes).add(a.v_type).add(a.v).add(a.v_stride).add(a.v_head_bytes).add(a.k_aligned);
+  sig.add(a.v_aligned).add(a.n_head).add(a.n_head_kv).add(a.head_dim).add(a.scale).add(a.out).add(a.out_stride);
+  sig.add(a.kv_extent).add(a.n_splits).add(a.partials);
+  if (mma) sig.add(kTagAttention);  // another kernel: the signature differs (25 words: not graphed)
+  return launch_status("attention", m.graph->submit("attention", sig, [a, mma](cudaStream_t s) {
+    return mma ? launch_attention_mma(a, s) : launch_attention(a, s);
+  }),
                        fmt::format("{} tokens, {} heads of {}, {} cells, K {} V {}", n_tokens, call.n_head,
                                    call.head_dim, kv_extent, quant::type_name(call.k_type),
                                    quant::type_name(call.v_type)));
@@ -812,7 +1052,13 @@ Status CudaBackend::swiglu(const float* gate, const float* up, float* out, int64
     return invalid_argument("swiglu: null buffer passed for {} tokens", n_tokens);
   }
   STRATA_TRY(use_device(device_));
-  return launch_status("swiglu", launch_swiglu(gate, up, out, n_tokens * n, impl_->stream),
+  impl_->graph->maybe_open(n_tokens);
+  const int64_t count = n_tokens * n;
+  OpSignature sig;
+  sig.add(kTagSwiglu).add(gate).add(up).add(out).add(count);
+  return launch_status("swiglu", impl_->graph->submit("swiglu", sig, [=](cudaStream_t s) {
+    return launch_swiglu(gate, up, out, count, s);
+  }),
                        fmt::format("{} x {}", n_tokens, n));
 }
 
@@ -823,7 +1069,13 @@ Status CudaBackend::add(const float* a, const float* b, float* out, int64_t n_to
     return invalid_argument("add: null buffer passed for {} tokens", n_tokens);
   }
   STRATA_TRY(use_device(device_));
-  return launch_status("add", launch_add(a, b, out, n_tokens * n, impl_->stream), fmt::format("{} x {}", n_tokens, n));
+  impl_->graph->maybe_open(n_tokens);
+  const int64_t count = n_tokens * n;
+  OpSignature sig;
+  sig.add(kTagAdd).add(a).add(b).add(out).add(count);
+  return launch_status("add", impl_->graph->submit("add", sig, [=](cudaStream_t s) {
+    return launch_add(a, b, out, count, s);
+  }), fmt::format("{} x {}", n_tokens, n));
 }
 
 }  // namespace strata::backend::cuda

@@ -1,8 +1,11 @@
 // The CUDA implementation of the Backend interface: device memory from cudaMalloc, weights
 // copied to the GPU at load, every op enqueued on one stream (no host synchronisation inside
-// an op; read() waits for the stream). Decode matmuls (up to 8 tokens) use the warp-per-row
+// an op; read() waits for the stream). Steps of up to 8 tokens (decode) run as CUDA graphs
+// re-used from step to step (step_graph.h). Decode matmuls (up to 8 tokens) use the warp-per-row
 // kernels of matvec_q8.cu (block types, int8 dot products) and matmul.cu (f32/f16/bf16);
 // larger batches cuBLAS on f16 (bf16, f32) operands, block types dequantized to f16 first.
+// Attention: CUDA-core flash kernels for decode (attention.cu), tensor cores for prefill
+// batches (attention_mma.cu); K and V decoders chosen at run time for all 81 pairs.
 #pragma once
 
 #include <cstddef>
@@ -64,6 +67,15 @@ class CudaBackend final : public Backend {
   Result<const int32_t*> upload(std::span<const int32_t> values, std::string_view op);
   // Waits for everything enqueued; the error of any failed kernel comes back here.
   Status synchronize(std::string_view op);
+
+  // How steps ran so far (step_graph.h): graphs replayed as cached, graphs captured (new or
+  // updated), small steps launched op by op (one op could not go into a graph).
+  struct StepCounts {
+    uint64_t replayed = 0;
+    uint64_t captured = 0;
+    uint64_t eager = 0;
+  };
+  StepCounts step_counts() const;
 
   struct Impl;  // CUDA handles, scratch and staging (cuda_backend.cpp)
 

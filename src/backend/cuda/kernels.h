@@ -42,22 +42,36 @@ cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head
 cudaError_t launch_matvec(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K, const float* x,
                           int64_t n_tokens, float* y, int64_t y_stride, cudaStream_t stream);
 // The same on integer dot products for the block types (matvec_q8_supported): x is first
-// quantized to int8 per 32 values into scratch (matvec_q8_scratch_bytes).
+// quantized to int8 per 32 values into scratch (matvec_q8_scratch_bytes) by
+// launch_quantize_activations; several matrices that multiply the same x (q, k, v; gate, up)
+// share one quantization.
 bool matvec_q8_supported(uint32_t type);
 size_t matvec_q8_scratch_bytes(int64_t n_tokens, int64_t K);
+cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_t K, void* scratch,
+                                        cudaStream_t stream);
 cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
-                             const float* x, int64_t n_tokens, float* y, int64_t y_stride, void* scratch,
-                             cudaStream_t stream);
+                             int64_t n_tokens, float* y, int64_t y_stride, const void* scratch, cudaStream_t stream);
 // Rows [0, n_rows) of W dequantized to f16 (out row r at out + r * K), for the cuBLAS path.
 cudaError_t launch_dequantize_f16(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                                   void* out, cudaStream_t stream);
 // f32 -> f16 (to_bf16 false) or bf16, count elements.
 cudaError_t launch_round_activations(const float* x, int64_t count, bool to_bf16, void* out, cudaStream_t stream);
 
+// ---- fused ops of decode-step graphs (fused.cu) ---------------------------------------------
+// [x = a + b when a is not null,] y = rms_norm(x) * w, and y quantized into matvec scratch, as
+// launch_add, launch_rms_norm and launch_quantize_activations would do one after another.
+cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, const float* w, float* y,
+                                     int64_t n_tokens, int64_t n, float eps, void* scratch, cudaStream_t stream);
+// out = silu(gate) * up, quantized into matvec scratch (n values per token, a multiple of 32).
+cudaError_t launch_swiglu_quantize(const float* gate, const float* up, float* out, int64_t n_tokens, int64_t n,
+                                   void* scratch, cudaStream_t stream);
+
 // ---- KV cache writes (kv_write.cu) --------------------------------------------------------
-// Rows of f32 to a KV type with the bytes of quant::quantize_row.
+// Rows of f32 to a KV type with the bytes of quant::quantize_row. With dst_ref (device memory)
+// the kernels read the destination address from there instead of dst, so a graph re-used
+// across decode steps writes each step's cell.
 cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int64_t row_elems, int64_t src_stride,
-                            void* dst, size_t dst_stride, cudaStream_t stream);
+                            void* dst, const uint64_t* dst_ref, size_t dst_stride, cudaStream_t stream);
 
 // ---- attention (attention.cu) -------------------------------------------------------------
 struct AttentionLaunch {
@@ -81,7 +95,7 @@ struct AttentionLaunch {
   float scale = 0.f;
   float* out = nullptr;
   int64_t out_stride = 0;     // floats
-  int64_t kv_extent = 0;      // 1 + the largest position
+  int64_t kv_extent = 0;      // 1 + the largest position; 0: the kernel finds it in pos (graphs)
   int n_splits = 1;           // KV ranges computed apart, then combined
   float* partials = nullptr;  // n_splits * n_tokens * n_head * (head_dim + 2) floats when n_splits > 1
 };
@@ -92,5 +106,14 @@ bool attention_head_dim_supported(int head_dim);
 int attention_splits(const AttentionLaunch& a, int n_sms);
 size_t attention_partial_floats(const AttentionLaunch& a);
 cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream);
+// Sums the n_splits partial results of a split launch into a.out.
+cudaError_t launch_attention_combine(const AttentionLaunch& a, cudaStream_t stream);
+
+// Tensor-core prefill attention (attention_mma.cu): batches of at least kMinMmaTokens tokens
+// at head dims 64 to 128 with flash attention on; f16 operands, f32 accumulation.
+inline constexpr int kMinMmaTokens = 16;
+bool attention_mma_eligible(const AttentionLaunch& a);
+int attention_mma_splits(const AttentionLaunch& a, int n_sms);
+cudaError_t launch_attention_mma(const AttentionLaunch& a, cudaStream_t stream);
 
 }  // namespace strata::backend::cuda

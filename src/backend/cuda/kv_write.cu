@@ -222,7 +222,8 @@ __device__ __forceinline__ int block_bytes(uint32_t type) {
 
 // One thread per 32-element block of one row.
 __global__ void write_blocks_kernel(uint32_t type, const float* __restrict__ src, int64_t n_rows, int64_t row_elems,
-                                    int64_t src_stride, uint8_t* __restrict__ dst, size_t dst_stride) {
+                                    int64_t src_stride, uint8_t* dst, const uint64_t* dst_ref, size_t dst_stride) {
+  if (dst_ref != nullptr) dst = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*dst_ref));
   const int64_t blocks = row_elems / 32;
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= n_rows * blocks) return;
@@ -236,7 +237,8 @@ __global__ void write_blocks_kernel(uint32_t type, const float* __restrict__ src
 
 // One thread per element of the float types.
 __global__ void write_floats_kernel(uint32_t type, const float* __restrict__ src, int64_t n_rows, int64_t row_elems,
-                                    int64_t src_stride, uint8_t* __restrict__ dst, size_t dst_stride) {
+                                    int64_t src_stride, uint8_t* dst, const uint64_t* dst_ref, size_t dst_stride) {
+  if (dst_ref != nullptr) dst = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*dst_ref));
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= n_rows * row_elems) return;
   const int64_t r = idx / row_elems;
@@ -254,7 +256,7 @@ __global__ void write_floats_kernel(uint32_t type, const float* __restrict__ src
 }  // namespace
 
 cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int64_t row_elems, int64_t src_stride,
-                            void* dst, size_t dst_stride, cudaStream_t stream) {
+                            void* dst, const uint64_t* dst_ref, size_t dst_stride, cudaStream_t stream) {
   const bool floats = type == kF32 || type == kF16 || type == kBF16;
   const int64_t work = floats ? n_rows * row_elems : n_rows * (row_elems / 32);
   if (work <= 0) return cudaSuccess;
@@ -262,10 +264,10 @@ cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int
   if (blocks > 0x7FFFFFFF) return cudaErrorInvalidValue;
   if (floats) {
     write_floats_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_stride);
+        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_ref, dst_stride);
   } else {
     write_blocks_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_stride);
+        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_ref, dst_stride);
   }
   return cudaGetLastError();
 }

@@ -8,6 +8,8 @@
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
+#include <type_traits>
+
 namespace strata::backend::cuda {
 namespace {
 
@@ -213,33 +215,37 @@ __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t
   if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
 }
 
-template <uint32_t kType, int kRows>
+// A block owns kRows rows; its warps split the row's 32-value units between them (lane l of
+// warp w starts at unit 32 w + l), so even a short row keeps every multiprocessor busy with
+// many independent loads. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
+template <uint32_t kType, int kRows, int kTokens>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     matvec_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows, int64_t K,
                      const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* __restrict__ y,
                      int64_t y_stride) {
   const int lane = threadIdx.x & 31;
-  const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5)) * kRows;
-  if (r0 >= n_rows) return;
+  const int warp = threadIdx.x >> 5;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * kRows;
+  if (kTokens == 1) n_tokens = 1;
   const uint8_t* rows[kRows];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
     const int64_t r = r0 + i < n_rows ? r0 + i : n_rows - 1;
     rows[i] = w + static_cast<size_t>(r) * row_bytes;
   }
-  float acc[kRows][kMaxDecodeTokens];
+  float acc[kRows][kTokens];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
 #pragma unroll
-    for (int t = 0; t < kMaxDecodeTokens; ++t) acc[i][t] = 0.f;
+    for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
   }
   const int64_t units = K / 32;
-  for (int64_t u = lane; u < units; u += 32) {
+  for (int64_t u = warp * 32 + lane; u < units; u += 32 * kWarpsPerBlock) {
     Unit un[kRows];
 #pragma unroll
     for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
 #pragma unroll
-    for (int t = 0; t < kMaxDecodeTokens; ++t) {
+    for (int t = 0; t < kTokens; ++t) {
       if (t < n_tokens) {
         const int4* xp = reinterpret_cast<const int4*>(xq + t * K + u * 32);
         const int4 xa = __ldg(xp), xb = __ldg(xp + 1);
@@ -270,17 +276,27 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       }
     }
   }
+  __shared__ float partial[kWarpsPerBlock][kRows][kTokens];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
 #pragma unroll
-    for (int t = 0; t < kMaxDecodeTokens; ++t) {
+    for (int t = 0; t < kTokens; ++t) {
       if (t < n_tokens) {
         float s = acc[i][t];
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, o);
-        if (lane == 0 && r0 + i < n_rows) y[t * y_stride + r0 + i] = s;
+        if (lane == 0) partial[warp][i][t] = s;
       }
     }
+  }
+  __syncthreads();
+  if (warp != 0) return;
+  for (int idx = lane; idx < kRows * n_tokens; idx += 32) {
+    const int i = idx / n_tokens, t = idx % n_tokens;
+    float s = 0.f;
+#pragma unroll
+    for (int v = 0; v < kWarpsPerBlock; ++v) s += partial[v][i][t];
+    if (r0 + i < n_rows) y[t * y_stride + r0 + i] = s;
   }
 }
 
@@ -288,18 +304,21 @@ template <uint32_t kType>
 cudaError_t launch(const void* w, size_t row_bytes, int64_t n_rows, int64_t K, const int8_t* xq, const float2* xds,
                    int n_tokens, float* y, int64_t y_stride, cudaStream_t stream) {
   const auto* wb = static_cast<const uint8_t*>(w);
-  const auto blocks = [&](int rows) {
-    return static_cast<unsigned>((n_rows + int64_t{kWarpsPerBlock} * rows - 1) / (int64_t{kWarpsPerBlock} * rows));
+  const auto go = [&](auto rows_c, auto tokens_c) {
+    constexpr int kR = decltype(rows_c)::value, kT = decltype(tokens_c)::value;
+    const auto blocks = static_cast<unsigned>((n_rows + kR - 1) / kR);
+    matvec_q8_kernel<kType, kR, kT><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
+                                                                              n_tokens, y, y_stride);
   };
+  using One = std::integral_constant<int, 1>;
+  using All = std::integral_constant<int, kMaxDecodeTokens>;
+  // More rows per block share the activation loads; fewer keep small matrices spread out.
   if (n_rows >= 8192) {
-    matvec_q8_kernel<kType, 4><<<blocks(4), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
-                                                                             n_tokens, y, y_stride);
+    n_tokens == 1 ? go(std::integral_constant<int, 4>{}, One{}) : go(std::integral_constant<int, 4>{}, All{});
   } else if (n_rows >= 2048) {
-    matvec_q8_kernel<kType, 2><<<blocks(2), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
-                                                                             n_tokens, y, y_stride);
+    n_tokens == 1 ? go(std::integral_constant<int, 2>{}, One{}) : go(std::integral_constant<int, 2>{}, All{});
   } else {
-    matvec_q8_kernel<kType, 1><<<blocks(1), kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
-                                                                             n_tokens, y, y_stride);
+    n_tokens == 1 ? go(std::integral_constant<int, 1>{}, One{}) : go(std::integral_constant<int, 1>{}, All{});
   }
   return cudaGetLastError();
 }
@@ -319,18 +338,25 @@ size_t matvec_q8_scratch_bytes(int64_t n_tokens, int64_t K) {
   return units * 32 + units * sizeof(float2) + 16;
 }
 
-cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
-                             const float* x, int64_t n_tokens, float* y, int64_t y_stride, void* scratch,
-                             cudaStream_t stream) {
-  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0 || (n_rows + 3) / 4 > 0x7FFFFFFF) {
-    return cudaErrorInvalidValue;
-  }
+cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_t K, void* scratch,
+                                        cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0) return cudaErrorInvalidValue;
   const int64_t units = n_tokens * (K / 32);
   auto* xq = static_cast<int8_t*>(scratch);
   auto* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
   quantize_activations_kernel<<<static_cast<unsigned>((units * 32 + 255) / 256), 256, 0, stream>>>(x, units, xq, xds);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) return err;
+  return cudaGetLastError();
+}
+
+cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
+                             int64_t n_tokens, float* y, int64_t y_stride, const void* scratch, cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0 || n_rows > 0x7FFFFFFF) {
+    return cudaErrorInvalidValue;
+  }
+  const int64_t units = n_tokens * (K / 32);
+  const auto* xq = static_cast<const int8_t*>(scratch);
+  const auto* xds =
+      reinterpret_cast<const float2*>(static_cast<const uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
   const int nt = static_cast<int>(n_tokens);
   switch (type) {
     case kQ4_0: return launch<kQ4_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);

@@ -1,0 +1,117 @@
+// Fused kernels of a decode-step graph (see StepGraph's fuser in cuda_backend.cpp): an op
+// followed by the int8 quantization of its output for the next matvec, computed in one pass.
+// Each does exactly the float operations of the kernels it replaces (ops.cu's add, rms_norm,
+// swiglu and matvec_q8.cu's quantize_activations), so results do not change with fusion.
+#include "backend/cuda/kernels.h"
+
+namespace strata::backend::cuda {
+namespace {
+
+constexpr int kNormThreads = 512;  // as rms_norm_kernel: the same summation order
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
+  return v;
+}
+
+// The lanes of a warp hold one 32-value unit: int8 quants, d = amax / 127, s = d * sum.
+__device__ __forceinline__ void quantize_unit(float v, int64_t unit, int8_t* xq, float2* xds) {
+  const int lane = threadIdx.x & 31;
+  float amax = fabsf(v);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
+  const float d = amax / 127.f;
+  const int q = amax == 0.f ? 0 : __float2int_rn(v / d);
+  int sum = q;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
+  xq[unit * 32 + lane] = static_cast<int8_t>(q);
+  if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
+}
+
+// One block per token: [sum = a + b], y = rms_norm(sum or x) * w, then y quantized.
+__global__ void __launch_bounds__(kNormThreads)
+    add_norm_quantize_kernel(const float* a, const float* b, float* x, const float* __restrict__ w, float* y,
+                             int64_t n, float eps, int8_t* __restrict__ xq, float2* __restrict__ xds) {
+  float* xr = x + blockIdx.x * n;
+  float* yr = y + blockIdx.x * n;
+  double sum = 0.0;
+  if (a != nullptr) {
+    const float* ar = a + blockIdx.x * n;
+    const float* br = b + blockIdx.x * n;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const float v = ar[i] + br[i];
+      xr[i] = v;
+      sum += static_cast<double>(v) * v;
+    }
+  } else {
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += static_cast<double>(xr[i]) * xr[i];
+  }
+  __shared__ double partial[32];
+  sum = warp_sum_d(sum);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    double s = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
+    s = warp_sum_d(s);
+    if (threadIdx.x == 0) partial[0] = s;
+  }
+  __syncthreads();
+  const float mean = static_cast<float>(partial[0] / static_cast<double>(n));
+  const float scale = 1.0f / sqrtf(__fadd_rn(mean, eps));
+  // blockDim is a multiple of 32 and n of 32: each warp's 32 values are one unit.
+  const int64_t units_before = blockIdx.x * (n / 32);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float v = __fmul_rn(__fmul_rn(xr[i], scale), w[i]);
+    yr[i] = v;
+    quantize_unit(v, units_before + i / 32, xq, xds);
+  }
+}
+
+// out = silu(gate) * up, then out quantized; one warp per unit, grid-stride.
+__global__ void swiglu_quantize_kernel(const float* gate, const float* up, float* out, int64_t units,
+                                       int8_t* __restrict__ xq, float2* __restrict__ xds) {
+  const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
+  for (int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; unit < units;
+       unit += warps) {
+    const int64_t i = unit * 32 + (threadIdx.x & 31);
+    const float g = gate[i];
+    const float silu = g < -88.0f ? 0.0f : g / (1.0f + expf(-g));
+    const float v = silu * up[i];
+    out[i] = v;
+    quantize_unit(v, unit, xq, xds);
+  }
+}
+
+void split_scratch(void* scratch, int64_t units, int8_t*& xq, float2*& xds) {
+  xq = static_cast<int8_t*>(scratch);
+  xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
+}
+
+}  // namespace
+
+cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, const float* w, float* y,
+                                     int64_t n_tokens, int64_t n, float eps, void* scratch, cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || n % 32 != 0) return cudaErrorInvalidValue;
+  int8_t* xq = nullptr;
+  float2* xds = nullptr;
+  split_scratch(scratch, n_tokens * (n / 32), xq, xds);
+  add_norm_quantize_kernel<<<static_cast<unsigned>(n_tokens), kNormThreads, 0, stream>>>(a, b, x, w, y, n, eps, xq,
+                                                                                        xds);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_swiglu_quantize(const float* gate, const float* up, float* out, int64_t n_tokens, int64_t n,
+                                   void* scratch, cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || n % 32 != 0) return cudaErrorInvalidValue;
+  const int64_t units = n_tokens * (n / 32);
+  int8_t* xq = nullptr;
+  float2* xds = nullptr;
+  split_scratch(scratch, units, xq, xds);
+  const int64_t blocks = (units + 7) / 8;  // 8 warps per block
+  swiglu_quantize_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(gate, up, out, units, xq, xds);
+  return cudaGetLastError();
+}
+
+}  // namespace strata::backend::cuda
