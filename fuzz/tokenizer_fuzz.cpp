@@ -9,7 +9,7 @@
 #include "tokenizer/byte_encoding.h"
 #include "tokenizer/stream_decoder.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace {
 
@@ -119,9 +119,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Tokenizer& tok = c.tokenizer;
 
   // Invalid UTF-8 is refused, valid text always tokenizes.
-  const bool valid = !find_invalid_utf8(raw).has_value();
+  const bool valid = !strata::find_invalid_utf8(raw).has_value();
   check(tok.tokenize(raw).ok() == valid);
-  const std::string text = valid ? std::string(raw) : sanitize_utf8(raw);
+  const std::string text = valid ? std::string(raw) : strata::sanitize_utf8(raw);
   auto ids = tok.tokenize(text, {.add_special = add_special, .parse_special = parse_special});
   check(ids.ok());
   check(ids->size() <= text.size() + 2);
@@ -135,11 +135,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (TokenId id : *ids) {
     auto chunk = stream.push(id);
     check(chunk.ok());
-    check(!find_invalid_utf8(*chunk).has_value());
+    check(!strata::find_invalid_utf8(*chunk).has_value());
     streamed += *chunk;
   }
   streamed += stream.finish();
-  check(streamed == sanitize_utf8(*decoded));
+  check(streamed == strata::sanitize_utf8(*decoded));
 
   bool has_special = false;
   for (TokenId id : *ids) has_special = has_special || tok.type(id) == TokenType::kUserDefined ||

@@ -10,7 +10,7 @@
 #include "cli/command.h"
 #include "gguf/file.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::cli {
 namespace {
@@ -30,7 +30,7 @@ std::string printable_piece(std::string_view piece) {
   std::string out;
   size_t pos = 0;
   while (pos < piece.size()) {
-    const size_t length = tokenizer::utf8_sequence_length(piece, pos);
+    const size_t length = utf8_sequence_length(piece, pos);
     if (length == 0) {
       out += fmt::format("\\x{:02X}", static_cast<uint8_t>(piece[pos]));
       ++pos;

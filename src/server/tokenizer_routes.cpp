@@ -3,7 +3,7 @@
 
 #include "server/http_reply.h"
 #include "server/openai_schema.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::server {
 
@@ -26,7 +26,7 @@ void handle_tokenize(const ServerContext& ctx, const std::string& body, httplib:
     entry["id"] = id;
     // As llama-server: a piece that is not valid UTF-8 on its own (a byte of a character)
     // is given as its bytes.
-    if (tokenizer::find_invalid_utf8(text).has_value()) {
+    if (find_invalid_utf8(text).has_value()) {
       Json bytes = Json::array();
       for (const char c : text) bytes.push_back(static_cast<uint8_t>(c));
       entry["piece"] = std::move(bytes);
@@ -45,7 +45,7 @@ void handle_detokenize(const ServerContext& ctx, const std::string& body, httpli
   auto text = ctx.model.tokenizer.detokenize(request->tokens);
   if (!text.ok()) return send_error(res, bad_request("tokens", "detokenizing failed: {}", text.status().message()));
   // Byte tokens can leave half a character; JSON needs whole ones.
-  send_json(res, Json{{"content", tokenizer::sanitize_utf8(*text)}});
+  send_json(res, Json{{"content", sanitize_utf8(*text)}});
 }
 
 }  // namespace strata::server

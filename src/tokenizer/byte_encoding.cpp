@@ -1,7 +1,7 @@
 // The byte <-> code point tables of byte-level BPE, built once.
 #include "tokenizer/byte_encoding.h"
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 namespace {

@@ -4,7 +4,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <map>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 namespace {

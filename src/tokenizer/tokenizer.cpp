@@ -13,7 +13,7 @@
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/spm_model.h"
 #include "tokenizer/token_index.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 namespace {

@@ -1,7 +1,7 @@
 // Utf8Assembler: holds back a trailing partial character between pushes.
 #include "tokenizer/utf8_assembler.h"
 
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 

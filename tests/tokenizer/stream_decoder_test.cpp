@@ -3,7 +3,7 @@
 
 #include "tiny_vocab.h"
 #include "tokenizer/stream_decoder.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 #include "tokenizer/utf8_assembler.h"
 
 namespace strata::tokenizer {

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "tokenizer/byte_encoding.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace strata::tokenizer {
 namespace {

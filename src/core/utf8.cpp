@@ -1,7 +1,7 @@
 // UTF-8 validation and decoding following the Unicode well-formedness table (Table 3-7).
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
-namespace strata::tokenizer {
+namespace strata {
 namespace {
 
 // Valid range for the second byte given the lead byte; later bytes are always 80..BF.
@@ -132,4 +132,4 @@ std::string sanitize_utf8(std::string_view text) {
   return out;
 }
 
-}  // namespace strata::tokenizer
+}  // namespace strata

@@ -1,4 +1,4 @@
-// UTF-8 helpers for the tokenizers: validation, code point decoding, replacement of bad bytes.
+// UTF-8 helpers (tokenizers, templates, the server): validation, code point decoding, replacement of bad bytes.
 #pragma once
 
 #include <cstddef>
@@ -9,7 +9,7 @@
 
 #include "core/status.h"
 
-namespace strata::tokenizer {
+namespace strata {
 
 inline constexpr uint32_t kReplacementChar = 0xFFFD;
 inline constexpr std::string_view kReplacementUtf8 = "\xEF\xBF\xBD";
@@ -42,4 +42,4 @@ std::string sanitize_utf8(std::string_view text);
 // the end of `text` cut off (more input could still complete them).
 size_t utf8_invalid_span(std::string_view text, size_t pos, bool* complete);
 
-}  // namespace strata::tokenizer
+}  // namespace strata
