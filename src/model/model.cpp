@@ -24,8 +24,8 @@ Status check_stage_ranges(const std::vector<LayerRange>& ranges, uint32_t n_laye
 
 }  // namespace
 
-Result<std::unique_ptr<Model>> Model::load(const gguf::File& file, backend::Backend& backend,
-                                           const ModelConfig& config) {
+Result<std::unique_ptr<Model>> Model::create_shell(const gguf::File& file, backend::Backend& backend,
+                                                   const ModelConfig& config) {
   STRATA_ASSIGN_OR_RETURN(HParams hp, read_hparams(file));
   if (config.n_batch == 0) return invalid_argument("batch size is 0; use at least 1");
   std::unique_ptr<Model> model(new Model());
@@ -33,12 +33,30 @@ Result<std::unique_ptr<Model>> Model::load(const gguf::File& file, backend::Back
   model->hp_ = hp;
   model->config_ = config;
   model->backend_ = &backend;
-  if (model->config_.stages.empty()) model->config_.stages.push_back({0, hp.n_layer});
-  STRATA_TRY(check_stage_ranges(model->config_.stages, hp.n_layer));
   model->max_outputs_ = config.n_outputs == 0 ? config.kv.n_seq : config.n_outputs;
   if (model->max_outputs_ > config.n_batch) model->max_outputs_ = config.n_batch;
-
   STRATA_ASSIGN_OR_RETURN(model->head_, load_head_weights(model->file_, hp, backend));
+  return model;
+}
+
+Status Model::allocate_buffers() {
+  const uint64_t n_embd = hp_.n_embd;
+  STRATA_ASSIGN_OR_RETURN(hidden_, backend_->allocate(uint64_t{config_.n_batch} * n_embd * sizeof(float),
+                                                      "the hidden states of a batch"));
+  STRATA_ASSIGN_OR_RETURN(head_in_, backend_->allocate(uint64_t{max_outputs_} * n_embd * sizeof(float),
+                                                       "the head's input rows"));
+  const uint64_t logits_floats = uint64_t{max_outputs_} * hp_.n_vocab;
+  STRATA_ASSIGN_OR_RETURN(logits_dev_, backend_->allocate(logits_floats * sizeof(float), "the logits"));
+  logits_.resize(logits_floats);
+  return {};
+}
+
+Result<std::unique_ptr<Model>> Model::load(const gguf::File& file, backend::Backend& backend,
+                                           const ModelConfig& config) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, create_shell(file, backend, config));
+  const HParams& hp = model->hp_;
+  if (model->config_.stages.empty()) model->config_.stages.push_back({0, hp.n_layer});
+  STRATA_TRY(check_stage_ranges(model->config_.stages, hp.n_layer));
   for (const LayerRange& range : model->config_.stages) {
     StageConfig sc;
     sc.layers = range;
@@ -48,15 +66,22 @@ Result<std::unique_ptr<Model>> Model::load(const gguf::File& file, backend::Back
     STRATA_ASSIGN_OR_RETURN(auto stage, Stage::create(backend, model->file_, hp, sc));
     model->stages_.push_back(std::move(stage));
   }
+  STRATA_TRY(model->allocate_buffers());
+  return model;
+}
 
-  const uint64_t n_embd = hp.n_embd;
-  STRATA_ASSIGN_OR_RETURN(model->hidden_, backend.allocate(uint64_t{config.n_batch} * n_embd * sizeof(float),
-                                                           "the hidden states of a batch"));
-  STRATA_ASSIGN_OR_RETURN(model->head_in_, backend.allocate(uint64_t{model->max_outputs_} * n_embd * sizeof(float),
-                                                            "the head's input rows"));
-  const uint64_t logits_floats = uint64_t{model->max_outputs_} * hp.n_vocab;
-  STRATA_ASSIGN_OR_RETURN(model->logits_dev_, backend.allocate(logits_floats * sizeof(float), "the logits"));
-  model->logits_.resize(logits_floats);
+Result<std::unique_ptr<Model>> Model::assemble(const gguf::File& file, backend::Backend& backend,
+                                               const ModelConfig& config,
+                                               std::vector<std::unique_ptr<StageRunner>> stages) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, create_shell(file, backend, config));
+  model->config_.stages.clear();
+  for (const auto& stage : stages) {
+    if (stage == nullptr) return invalid_argument("assembling a model: a stage is missing (null)");
+    model->config_.stages.push_back(stage->layers());
+  }
+  STRATA_TRY(check_stage_ranges(model->config_.stages, model->hp_.n_layer));
+  model->stages_ = std::move(stages);
+  STRATA_TRY(model->allocate_buffers());
   return model;
 }
 
@@ -92,8 +117,7 @@ Status Model::forward(const BatchView& batch) {
       // Earlier stages kept the batch: drop it again so every stage holds the same cells.
       for (size_t e = 0; e < s; ++e) {
         for (size_t t = 0; t < n; ++t) {
-          (void)stages_[e]->kv_cache().trim(static_cast<uint32_t>(batch.seq_ids[t]),
-                                            static_cast<uint64_t>(batch.positions[t]));
+          (void)stages_[e]->trim(static_cast<uint32_t>(batch.seq_ids[t]), static_cast<uint64_t>(batch.positions[t]));
         }
       }
       return status;
@@ -128,21 +152,23 @@ Status Model::head(const BatchView& batch) {
 }
 
 Status Model::clear(uint32_t seq) {
-  for (auto& stage : stages_) STRATA_TRY(stage->kv_cache().clear(seq));
+  for (auto& stage : stages_) STRATA_TRY(stage->clear(seq));
   return {};
 }
 
 Status Model::trim(uint32_t seq, uint64_t n) {
-  for (auto& stage : stages_) STRATA_TRY(stage->kv_cache().trim(seq, n));
+  for (auto& stage : stages_) STRATA_TRY(stage->trim(seq, n));
   return {};
 }
 
 Status Model::copy(uint32_t src, uint32_t dst, uint64_t n) {
-  for (auto& stage : stages_) STRATA_TRY(stage->kv_cache().copy(src, dst, n));
+  for (auto& stage : stages_) STRATA_TRY(stage->copy(src, dst, n));
   return {};
 }
 
-uint64_t Model::length(uint32_t seq) const { return stages_.empty() ? 0 : stages_.front()->kv_cache().length(seq); }
+uint64_t Model::length(uint32_t seq) const { return stages_.empty() ? 0 : stages_.front()->length(seq); }
+
+uint64_t Model::n_ctx_per_seq() const { return stages_.empty() ? 0 : stages_.front()->n_ctx_per_seq(); }
 
 uint64_t Model::weight_bytes() const {
   uint64_t total = head_.bytes;
@@ -152,7 +178,7 @@ uint64_t Model::weight_bytes() const {
 
 uint64_t Model::kv_bytes() const {
   uint64_t total = 0;
-  for (const auto& stage : stages_) total += stage->kv_cache().memory().total_bytes();
+  for (const auto& stage : stages_) total += stage->kv_bytes();
   return total;
 }
 

@@ -1,6 +1,6 @@
 // A whole model: embed -> stages (contiguous layer ranges) -> final norm + lm head -> logits.
 // The embedding and head are the coordinator's part; each Stage holds its own layers' weights
-// and KV cache and could run elsewhere (another process, another device).
+// and KV cache and may run elsewhere (a worker process reached over dist/, another device).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +43,13 @@ class Model {
   static Result<std::unique_ptr<Model>> load(const gguf::File& file, backend::Backend& backend,
                                              const ModelConfig& config);
 
+  // A model whose stages are given (local Stages, remote ones, or a mix): loads only the
+  // embedding and head from `file`. The stages' ranges must cover every layer in order; they
+  // were built for config.kv and config.n_batch (config.stages is replaced by their ranges).
+  static Result<std::unique_ptr<Model>> assemble(const gguf::File& file, backend::Backend& backend,
+                                                 const ModelConfig& config,
+                                                 std::vector<std::unique_ptr<StageRunner>> stages);
+
   // Runs a batch through every stage; afterwards logits(i) is the i-th output token's row (in
   // batch order). On error the KV caches keep what they held before the batch.
   Status forward(const BatchView& batch);
@@ -55,10 +62,11 @@ class Model {
   Status trim(uint32_t seq, uint64_t n);
   Status copy(uint32_t src, uint32_t dst, uint64_t n);
   uint64_t length(uint32_t seq) const;
+  uint64_t n_ctx_per_seq() const;
 
   const HParams& hparams() const { return hp_; }
   const ModelConfig& config() const { return config_; }
-  const std::vector<std::unique_ptr<Stage>>& stages() const { return stages_; }
+  const std::vector<std::unique_ptr<StageRunner>>& stages() const { return stages_; }
   uint64_t weight_bytes() const;  // head + every stage
   uint64_t kv_bytes() const;
   uint32_t max_outputs() const { return max_outputs_; }
@@ -67,13 +75,17 @@ class Model {
   Model() = default;
   Status embed(const BatchView& batch);
   Status head(const BatchView& batch);
+  // Everything but the stages: settings, head weights, hidden-state and logits buffers.
+  static Result<std::unique_ptr<Model>> create_shell(const gguf::File& file, backend::Backend& backend,
+                                                     const ModelConfig& config);
+  Status allocate_buffers();
 
   gguf::File file_;  // keeps the mapping the weights point into
   HParams hp_;
   ModelConfig config_;
   backend::Backend* backend_ = nullptr;
   HeadWeights head_;
-  std::vector<std::unique_ptr<Stage>> stages_;
+  std::vector<std::unique_ptr<StageRunner>> stages_;
   uint32_t max_outputs_ = 0;
 
   std::unique_ptr<backend::DeviceBuffer> hidden_;      // [n_batch][n_embd]

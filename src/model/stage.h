@@ -25,6 +25,34 @@ struct BatchMeta {
   int64_t n_tokens() const { return static_cast<int64_t>(positions.size()); }
 };
 
+// A contiguous range of layers that transforms hidden states, wherever it runs: a local Stage,
+// or a stage on a worker reached over the network (dist::RemoteStage). The model runs
+// embed -> runners -> head and does not care which is which.
+class StageRunner {
+ public:
+  virtual ~StageRunner() = default;
+
+  // hidden: [n_tokens][n_embd] f32 in the model's backend memory, transformed in place from the
+  // input of layers().begin to the output of layers().end - 1. The batch's K/V rows are added
+  // to the stage's cache; on error the cache keeps what it held before.
+  virtual Status forward(const BatchMeta& batch, float* hidden) = 0;
+
+  // Sequence operations on the stage's cache (see kv::KvCache).
+  virtual Status clear(uint32_t seq) = 0;
+  virtual Status trim(uint32_t seq, uint64_t n) = 0;
+  virtual Status copy(uint32_t src, uint32_t dst, uint64_t n) = 0;
+  virtual uint64_t length(uint32_t seq) const = 0;
+  virtual uint64_t n_ctx_per_seq() const = 0;
+
+  virtual LayerRange layers() const = 0;
+  virtual uint64_t weight_bytes() const = 0;  // in whatever memory holds them
+  virtual uint64_t kv_bytes() const = 0;
+
+  // For callers written before stages were pluggable (`stage->kv_cache().n_ctx_per_seq()`);
+  // Stage hides it with its real cache. New code: Model::n_ctx_per_seq().
+  const StageRunner& kv_cache() const { return *this; }
+};
+
 struct StageConfig {
   LayerRange layers;
   kv::KvConfig kv;         // cells, sequences and K/V types of this stage's cache
@@ -32,7 +60,7 @@ struct StageConfig {
   uint32_t n_batch = 512;  // most tokens one forward() takes; scratch is sized for it at load
 };
 
-class Stage {
+class Stage final : public StageRunner {
  public:
   // Loads and checks the range's weights, allocates its KV cache and its scratch activations.
   // `file` must outlive the stage (the CPU backend computes with its mapping in place).
@@ -42,14 +70,21 @@ class Stage {
   // hidden: [n_tokens][n_embd] f32 in this stage's backend memory, transformed in place from
   // the input of layer layers().begin to the output of layer layers().end - 1. The batch's
   // K/V rows are added to the cache; on error the cache keeps what it held before.
-  Status forward(const BatchMeta& batch, float* hidden);
+  Status forward(const BatchMeta& batch, float* hidden) override;
 
-  LayerRange layers() const { return weights_.range; }
+  Status clear(uint32_t seq) override { return kv_.clear(seq); }
+  Status trim(uint32_t seq, uint64_t n) override { return kv_.trim(seq, n); }
+  Status copy(uint32_t src, uint32_t dst, uint64_t n) override { return kv_.copy(src, dst, n); }
+  uint64_t length(uint32_t seq) const override { return kv_.length(seq); }
+  uint64_t n_ctx_per_seq() const override { return kv_.n_ctx_per_seq(); }
+  uint64_t kv_bytes() const override { return kv_.memory().total_bytes(); }
+
+  LayerRange layers() const override { return weights_.range; }
   const HParams& hparams() const { return hp_; }
   backend::Backend& backend() { return *backend_; }
   kv::KvCache& kv_cache() { return kv_; }
   const kv::KvCache& kv_cache() const { return kv_; }
-  uint64_t weight_bytes() const { return weights_.bytes; }
+  uint64_t weight_bytes() const override { return weights_.bytes; }
   uint64_t scratch_bytes() const { return scratch_ ? scratch_->size() : 0; }
   uint32_t n_batch() const { return n_batch_; }
 
