@@ -11,6 +11,8 @@
 
 #include "cli/command.h"
 #include "cli/compute_backend.h"
+#include "cli/worker_flags.h"
+#include "dist/distributed_model.h"
 #include <spdlog/spdlog.h>
 #include "engine/deferred_service.h"
 #include "engine/end_tokens.h"
@@ -92,9 +94,10 @@ int wait_for_stop_signal(const sigset_t& set) {
   return signal;
 }
 
-Status serve(server::ServeOptions& options) {
+Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
   const sigset_t stop_signals = block_stop_signals();
   STRATA_TRY(server::finish_serve_options(options));
+  STRATA_ASSIGN_OR_RETURN(const dist::CoordinatorOptions coordinator, coordinator_options(worker_flags));
   auto type_k = kv::parse_cache_type(options.cache_type_k);
   if (!type_k.ok()) return type_k.status().with_context("-ctk");
   auto type_v = kv::parse_cache_type(options.cache_type_v);
@@ -151,9 +154,25 @@ Status serve(server::ServeOptions& options) {
   server::HttpServer http(std::move(*info), service, server::to_server_options(options));
   STRATA_TRY(http.start());
 
-  auto loaded = model::Model::load(*file, *backend, config);
-  if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
-  const std::unique_ptr<model::Model> model = std::move(*loaded);
+  // Locally, or with layers on `strata worker` processes (--worker): the scheduler sees one Model.
+  std::unique_ptr<model::Model> local;
+  std::unique_ptr<dist::DistributedModel> distributed;
+  if (coordinator.workers.empty()) {
+    auto loaded = model::Model::load(*file, *backend, config);
+    if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
+    local = std::move(*loaded);
+  } else {
+    auto loaded = dist::load_distributed(*file, *backend, config, coordinator);
+    if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}' over workers", path));
+    distributed = std::move(*loaded);
+    dist::DistributedModel* dm = distributed.get();
+    scheduler_config.health_probe = [dm] {
+      const dist::Health h = dm->health();
+      return h.ok ? engine::HealthState{} : engine::HealthState{engine::HealthState::Status::kDegraded, h.reason};
+    };
+    scheduler_config.cache_epoch = [dm] { return dm->resets(); };
+  }
+  model::Model* const model = local ? local.get() : &distributed->model();
   spdlog::info("loaded {} on {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} "
                "({:.1f} MiB), {} threads",
                path, cli::backend_label(*backend), hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
@@ -176,8 +195,10 @@ const bool registered = register_command({
     .setup =
         [](CLI::App& app) -> Action {
           auto options = std::make_shared<server::ServeOptions>();
+          auto workers = std::make_shared<WorkerFlags>();
           server::add_serve_flags(app, *options);
-          return [options] { return serve(*options); };
+          add_worker_flags(app, *workers);
+          return [options, workers] { return serve(*options, *workers); };
         },
 });
 

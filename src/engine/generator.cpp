@@ -19,7 +19,7 @@ double ms_since(std::chrono::steady_clock::time_point start) {
 Result<GenerateResult> generate(model::Model& model, std::span<const int32_t> prompt, const GenerateOptions& options,
                                 const TokenCallback& on_token) {
   const model::HParams& hp = model.hparams();
-  const uint64_t n_ctx_seq = model.stages().front()->kv_cache().n_ctx_per_seq();
+  const uint64_t n_ctx_seq = model.n_ctx_per_seq();
   const auto n_prompt = static_cast<int64_t>(prompt.size());
   if (n_prompt == 0) return invalid_argument("the prompt is empty; give at least one token");
   if (options.n_predict < 0) {

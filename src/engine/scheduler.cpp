@@ -45,7 +45,8 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(model::Model& model, Schedu
 Scheduler::Scheduler(model::Model& model, SchedulerConfig config)
     : model_(model), config_(std::move(config)) {
   const uint32_t n_seq = model_.config().kv.n_seq;
-  n_ctx_per_seq_ = model_.stages().front()->kv_cache().n_ctx_per_seq();
+  n_ctx_per_seq_ = model_.n_ctx_per_seq();
+  if (config_.cache_epoch) cache_epoch_ = config_.cache_epoch();
   n_vocab_ = static_cast<int32_t>(model_.hparams().n_vocab);
   slots_.resize(n_seq);
   for (uint32_t s = 0; s < n_seq; ++s) {
@@ -165,6 +166,7 @@ void Scheduler::loop() {
 }
 
 bool Scheduler::step() {
+  check_cache_epoch();
   take_cancellations();
   assign_queued();
   build_batch();
@@ -176,6 +178,20 @@ bool Scheduler::step() {
   after_forward(status);
   publish_stats();
   return true;
+}
+
+void Scheduler::check_cache_epoch() {
+  if (!config_.cache_epoch) return;
+  const uint64_t epoch = config_.cache_epoch();
+  if (epoch == cache_epoch_) return;
+  cache_epoch_ = epoch;
+  const Status lost = unavailable("a worker restarted and its KV cache was lost; retry the request");
+  for (Slot& slot : slots_) {
+    if (slot.busy()) finish(slot, FinishReason::kError, -1, lost);
+    slot.cached.clear();
+    // Local stages still hold the old cells; make every stage agree that the sequence is empty.
+    (void)model_.clear(static_cast<uint32_t>(slot.seq));
+  }
 }
 
 void Scheduler::take_cancellations() {

@@ -34,6 +34,10 @@ struct SchedulerConfig {
   std::vector<int32_t> end_tokens;  // sampling one of these ends a generation (EOS, EOT, ...)
   // Asked on every health() call when set (e.g. the distributed stages' state).
   std::function<HealthState()> health_probe;
+  // Asked before every step when set: a new value means the model's KV caches were emptied
+  // behind the scheduler's back (a worker restarted), so no slot's cached prefix is valid and
+  // the requests running on them cannot continue.
+  std::function<uint64_t()> cache_epoch;
 };
 
 class Scheduler final : public GenerationService {
@@ -81,6 +85,7 @@ class Scheduler final : public GenerationService {
   void loop();
   // One step of the loop thread; false when there was nothing to do.
   bool step();
+  void check_cache_epoch();
   void take_cancellations();
   void assign_queued();
   void start_request(Slot& slot, Pending pending);
@@ -101,6 +106,7 @@ class Scheduler final : public GenerationService {
   Batch batch_;
   std::vector<Slot*> output_slots_;  // slot of each output row of the batch, in order
   uint64_t step_count_ = 0;
+  uint64_t cache_epoch_ = 0;
 
   // Shared with submit()/cancel()/stats(), under mutex_.
   mutable std::mutex mutex_;

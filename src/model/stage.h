@@ -48,9 +48,6 @@ class StageRunner {
   virtual uint64_t weight_bytes() const = 0;  // in whatever memory holds them
   virtual uint64_t kv_bytes() const = 0;
 
-  // For callers written before stages were pluggable (`stage->kv_cache().n_ctx_per_seq()`);
-  // Stage hides it with its real cache. New code: Model::n_ctx_per_seq().
-  const StageRunner& kv_cache() const { return *this; }
 };
 
 struct StageConfig {

@@ -40,14 +40,15 @@ std::string read_file(const fs::path& path) {
 // A `strata serve` child with its output in a file; killed if the test ends early.
 class ServeProcess {
  public:
-  ServeProcess(const fs::path& dir, std::vector<std::string> args) : log_(dir / "serve.log") {
+  ServeProcess(const fs::path& dir, std::vector<std::string> args, const std::string& command = "serve")
+      : log_(dir / (command + ".log")) {
     pid_ = fork();
     if (pid_ == 0) {
       const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
       setenv("STRATA_CACHE_DIR", dir.c_str(), 1);
-      std::vector<std::string> argv_s = {strata(), "serve"};
+      std::vector<std::string> argv_s = {strata(), command};
       argv_s.insert(argv_s.end(), args.begin(), args.end());
       std::vector<char*> argv;
       for (std::string& a : argv_s) argv.push_back(a.data());
@@ -63,10 +64,10 @@ class ServeProcess {
     }
   }
 
-  // The port from the "listening on http://127.0.0.1:PORT" line; 0 if it never comes.
+  // The port from the "listening on [http://]127.0.0.1:PORT" line; 0 if it never comes.
   int wait_for_port(std::chrono::seconds limit = std::chrono::seconds(60)) {
     const auto end = std::chrono::steady_clock::now() + limit;
-    const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
+    const std::regex listening(R"(listening on (?:http://)?127\.0\.0\.1:(\d+))");
     while (std::chrono::steady_clock::now() < end) {
       std::smatch m;
       const std::string text = log();
@@ -102,6 +103,11 @@ class ServeProcess {
     return -1;
   }
   std::string log() const { return read_file(log_); }
+  void kill_now() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status_, 0);
+    exited_ = true;
+  }
 
  private:
   fs::path log_;
@@ -171,6 +177,59 @@ TEST(ServeCommandTest, RefusedSettingsExitOneWithOneLine) {
     EXPECT_NE(r.output.find("strata serve: error: "), std::string::npos);
     EXPECT_NE(r.output.find(c.expect), std::string::npos);
   }
+}
+
+// A coordinator with its layers on two `strata worker` processes: answers, survives the death of
+// a worker (503 and /health degraded), and serves again once the worker is back, from its cache.
+TEST(ServeCommandTest, WorkerDeathGivesErrorsAndDegradedHealthThenRecovers) {
+  testing::TempDir dir;
+  const fs::path model = dir.path() / "tiny.gguf";
+  ASSERT_EQ(run_command(fmt::format("'{}' synth --preset tiny -o '{}'", strata(), model.string())).exit_code, 0);
+  const fs::path d1 = dir.path() / "w1";
+  const fs::path d2 = dir.path() / "w2";
+  fs::create_directories(d1);
+  fs::create_directories(d2);
+  ServeProcess w1(d1, {"--port", "0", "--cache-dir", (d1 / "cache").string(), "-t", "1"}, "worker");
+  auto w2 = std::make_unique<ServeProcess>(
+      d2, std::vector<std::string>{"--port", "0", "--cache-dir", (d2 / "cache").string(), "-t", "1"}, "worker");
+  const int p1 = w1.wait_for_port();
+  const int p2 = w2->wait_for_port();
+  ASSERT_GT(p1, 0) << w1.log();
+  ASSERT_GT(p2, 0) << w2->log();
+  ServeProcess serve(dir.path(), {"-m", model.string(), "--port", "0", "-t", "1", "--worker",
+                                  fmt::format("127.0.0.1:{}", p1), "--rpc", fmt::format("127.0.0.1:{}", p2)});
+  const int port = serve.wait_for_port();
+  ASSERT_GT(port, 0) << serve.log();
+  ASSERT_TRUE(serve.wait_for_log("ready:")) << serve.log();
+  const std::string completion = fmt::format(
+      "curl -s -w ' HTTP%{{http_code}}' http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
+      "-d '{{\"prompt\":\"hello\",\"max_tokens\":4}}'",
+      port);
+  const std::string health = fmt::format("curl -s http://127.0.0.1:{}/health", port);
+  EXPECT_NE(run_command(completion).output.find("HTTP200"), std::string::npos);
+
+  w2->kill_now();
+  const auto failed = run_command(completion);
+  EXPECT_NE(failed.output.find("HTTP503"), std::string::npos) << failed.output;
+  EXPECT_NE(failed.output.find(fmt::format("127.0.0.1:{}", p2)), std::string::npos) << failed.output;
+  const auto degraded = run_command(health);
+  EXPECT_NE(degraded.output.find("\"degraded\""), std::string::npos) << degraded.output;
+
+  // The worker comes back on its port with its cache: the stage is prepared again, no upload.
+  w2 = std::make_unique<ServeProcess>(
+      d2, std::vector<std::string>{"--port", std::to_string(p2), "--cache-dir", (d2 / "cache").string(), "-t", "1"},
+      "worker");
+  ASSERT_EQ(w2->wait_for_port(), p2) << w2->log();
+  bool ok = false;
+  for (int i = 0; i < 200 && !ok; ++i) {
+    ok = run_command(health).output == R"({"status":"ok"})";
+    if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ok) << serve.log();
+  EXPECT_NE(run_command(completion).output.find("HTTP200"), std::string::npos);
+  EXPECT_NE(serve.log().find(fmt::format("worker 127.0.0.1:{}: layers 2-3 ready (cache)", p2)), std::string::npos)
+      << serve.log();
+  EXPECT_EQ(serve.stop(SIGTERM), 0) << serve.log();
 }
 
 }  // namespace

@@ -361,3 +361,37 @@ TEST(SchedulerTest, ShutdownEndsOpenRequestsOnce) {
 
 }  // namespace
 }  // namespace strata::engine
+
+namespace strata::engine {
+namespace {
+
+TEST(SchedulerTest, LostCachesEndRunningRequestsAndForgetPrefixes) {
+  auto f = load(2, 256);
+  std::atomic<uint64_t> epoch{0};
+  SchedulerConfig config;
+  config.cache_epoch = [&] { return epoch.load(); };
+  auto scheduler = *Scheduler::create(*f->model, config);
+  Collector first;
+  ASSERT_TRUE(scheduler->submit(greedy(kPrompt, 3), first.callback()).ok());
+  ASSERT_TRUE(first.wait());
+
+  Collector running;
+  running.set_on_event([&](size_t n) {
+    if (n == 2) epoch = 1;  // a worker restarted while this request runs
+  });
+  ASSERT_TRUE(scheduler->submit(greedy(iota_prompt(9, 12), -1), running.callback()).ok());
+  ASSERT_TRUE(running.wait());
+  EXPECT_EQ(running.last().finish, FinishReason::kError);
+  EXPECT_EQ(running.last().error.code(), ErrorCode::kUnavailable);
+
+  // The first prompt's cells are gone: nothing is reused, and the answer is still right.
+  const std::vector<int32_t> expected = solo_tokens(kPrompt, 3);
+  Collector again;
+  ASSERT_TRUE(scheduler->submit(greedy(kPrompt, 3), again.callback()).ok());
+  ASSERT_TRUE(again.wait());
+  EXPECT_EQ(again.last().timings.n_cached, 0);
+  EXPECT_EQ(again.tokens(), expected);
+}
+
+}  // namespace
+}  // namespace strata::engine

@@ -1,0 +1,30 @@
+// The coordinator's flags for running a model's layers on `strata worker` processes:
+// --worker HOST:PORT (repeatable), --rpc a,b (llama.cpp's spelling), --worker-token (or env
+// STRATA_TOKEN), --tls-ca, -ts/--tensor-split. Shared by serve, run, bench and check.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "dist/distributed_model.h"
+
+namespace strata::cli {
+
+struct WorkerFlags {
+  std::vector<std::string> workers;
+  std::string rpc;
+  std::string token;
+  std::string tls_ca;
+  std::string tensor_split;
+};
+
+void add_worker_flags(CLI::App& app, WorkerFlags& flags);
+
+// The coordinator options the flags ask for; no workers named: an empty worker list.
+// Errors: a malformed address or split, --tensor-split without workers.
+Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags);
+
+}  // namespace strata::cli
