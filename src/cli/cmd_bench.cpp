@@ -19,6 +19,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
 #include "cli/compute_backend.h"
+#include "cli/worker_flags.h"
+#include "dist/distributed_model.h"
 #include "engine/batch.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
@@ -458,8 +460,9 @@ Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Me
   return j;
 }
 
-Status bench(const BenchArgs& args) {
+Status bench(const BenchArgs& args, const WorkerFlags& worker_flags) {
   STRATA_ASSIGN_OR_RETURN(Settings s, validate(args));
+  STRATA_ASSIGN_OR_RETURN(const dist::CoordinatorOptions coordinator, coordinator_options(worker_flags));
   const std::vector<Test> all_tests = tests(s);
   const std::string cpu = cpu_info();
   std::mt19937 rng(1234);
@@ -489,12 +492,25 @@ Status bench(const BenchArgs& args) {
     config.flash_attn = inst.flash;
     config.n_batch = static_cast<uint32_t>(std::min({inst.n_batch, inst.n_ubatch, longest_batch}));
     config.n_outputs = 1;
-    auto loaded = model::Model::load(bm.file, *backend, config);
-    if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", bm.path));
+    // With --worker the layers run on `strata worker` processes, as `strata serve --worker` runs them.
+    std::unique_ptr<model::Model> local;
+    std::unique_ptr<dist::DistributedModel> distributed;
+    if (coordinator.workers.empty()) {
+      auto loaded_local = model::Model::load(bm.file, *backend, config);
+      if (!loaded_local.ok()) return loaded_local.status().with_context(fmt::format("loading '{}'", bm.path));
+      local = std::move(*loaded_local);
+    } else {
+      auto loaded_dist = dist::load_distributed(bm.file, *backend, config, coordinator);
+      if (!loaded_dist.ok()) {
+        return loaded_dist.status().with_context(fmt::format("loading '{}' over workers", bm.path));
+      }
+      distributed = std::move(*loaded_dist);
+    }
+    model::Model* const loaded = local ? local.get() : &distributed->model();
     Instance effective = inst;
     effective.n_ubatch = config.n_batch;  // chunks never exceed what the model was sized for
     for (const Test& t : all_tests) {
-      auto meas = measure(**loaded, effective, t, s.repetitions, rng);
+      auto meas = measure(*loaded, effective, t, s.repetitions, rng);
       if (!meas.ok()) return meas.status().with_context(fmt::format("test {} of '{}'", test_name(t), bm.path));
       if (s.json) {
         const std::string text = json_row(bm, inst, t, *meas, cpu, *backend, s.n_gpu_layers).dump(2);
@@ -547,7 +563,9 @@ const bool kRegistered = register_command({
           app.add_option("-o,--output", a->output, "output format: md or json")
               ->capture_default_str()
               ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-          return [a]() { return bench(*a); };
+          auto workers = std::make_shared<WorkerFlags>();
+          add_worker_flags(app, *workers);
+          return [a, workers]() { return bench(*a, *workers); };
         },
 });
 

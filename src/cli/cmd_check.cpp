@@ -17,6 +17,8 @@
 #include "backend/cpu/cpu_backend.h"
 #include "cli/command.h"
 #include "cli/compute_backend.h"
+#include "cli/worker_flags.h"
+#include "dist/distributed_model.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
 #include "kv/kv_memory.h"
@@ -136,7 +138,8 @@ Status check_weight_types(const gguf::File& file, const backend::Backend& backen
                      bad.size(), bad.front(), types, backend_label(backend), supported);
 }
 
-Status check(const CheckArgs& args) {
+Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
+  STRATA_ASSIGN_OR_RETURN(const dist::CoordinatorOptions coordinator, coordinator_options(worker_flags));
   // Settings first, so a bad flag fails before the file is opened.
   STRATA_ASSIGN_OR_RETURN(const quant::Type type_k, kv::parse_cache_type(args.cache_type_k));
   STRATA_ASSIGN_OR_RETURN(const quant::Type type_v, kv::parse_cache_type(args.cache_type_v));
@@ -227,6 +230,17 @@ Status check(const CheckArgs& args) {
     checks.push_back({"memory", fits, message});
   }
 
+  // With --worker: where each layer would run, from each worker's handshake (nothing is loaded).
+  if (!coordinator.workers.empty() && checks.back().ok) {
+    model::ModelConfig config;
+    config.kv = kv_config;
+    config.n_batch = static_cast<uint32_t>(n_batch);
+    auto placement = dist::plan_distributed(file, config, coordinator);
+    checks.push_back({"workers", placement.ok(),
+                      placement.ok() ? fmt::format("{} worker(s) take the layers", coordinator.workers.size())
+                                     : placement.status().message()});
+    if (placement.ok() && !args.json) std::printf("placement:\n%s", placement->to_text().c_str());
+  }
   bool supported = true;
   std::string reason;
   for (const CheckResult& c : checks) {
@@ -322,7 +336,9 @@ const bool kRegistered = register_command({
               ->capture_default_str();
           app.add_option("--device", a->device, "auto, cpu or cuda:N")->capture_default_str();
           app.add_flag("--json", a->json, "print the plan as one JSON object");
-          return [a]() { return check(*a); };
+          auto workers = std::make_shared<WorkerFlags>();
+          add_worker_flags(app, *workers);
+          return [a, workers]() { return check(*a, *workers); };
         },
 });
 
