@@ -154,7 +154,8 @@ TEST(CudaStepGraph, DecodeStepsReplayOneGraphAndMatchOpByOp) {
 }
 
 // A feed-forward block and the next norm, as a decode step issues them: in a graph the
-// fuser turns add + rms_norm + quantize and swiglu + quantize into single kernels.
+// fuser turns add + rms_norm + quantize and swiglu + quantize into single kernels, and the
+// gate and up matvecs (one type, one input) into one launch.
 struct Ffn {
   std::unique_ptr<Backend> backend;
   WeightView input, norm, gate, up, down;
@@ -191,8 +192,8 @@ std::unique_ptr<Ffn> make_ffn(bool graphs, int steps) {
   const std::vector<float> w = random_floats(static_cast<size_t>(kEmbd), 8);
   f->norm = *b.load_weight(Type::F32, {reinterpret_cast<const uint8_t*>(w.data()), w.size() * 4}, kEmbd, 1);
   f->gate = random_weight(b, Type::Q4_K, kEmbd, kFf, 1);
-  f->up = random_weight(b, Type::Q6_K, kEmbd, kFf, 2);
-  f->down = random_weight(b, Type::Q8_0, kFf, kEmbd, 3);
+  f->up = random_weight(b, Type::Q4_K, kEmbd, kFf, 2);  // gate and up: one fused matvec launch
+  f->down = random_weight(b, Type::Q6_K, kFf, kEmbd, 3);
   f->x = *b.allocate(kEmbd * 4, "x");
   f->xn = *b.allocate(kEmbd * 4, "xn");
   f->g = *b.allocate(kFf * 4, "gate");

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -56,6 +57,16 @@ T arg(const OpSignature& sig, size_t i) {
 }
 
 bool is(const OpSignature& sig, OpTag tag) { return sig.n > 0 && sig.words[0] == tag; }
+
+// Whether decode-step graphs merge matvecs on the same input (STRATA_CUDA_FUSE_MATVEC=0: no,
+// for comparisons).
+bool fuse_matvecs() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_FUSE_MATVEC");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return enabled;
+}
 
 // The fuser of decode-step graphs: add + rms_norm + quantize, rms_norm + quantize and
 // swiglu + quantize become one kernel each (fused.cu), where the quantization reads exactly
@@ -116,6 +127,48 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
         };
         launches[i + 1] = nullptr;
         ++i;
+        continue;
+      }
+    }
+    // matvec_q8 [type, w, row_bytes, rows, K, n_tokens, y, y_stride, scratch] of up to three
+    // matrices of one type on the same quantized x in a row (q, k, v; gate, up): one launch.
+    if (is(s0, kTagMatvecQ8) && fuse_matvecs()) {
+      const auto same_input = [&](const OpSignature& b) {
+        return is(b, kTagMatvecQ8) && b.words[1] == s0.words[1] && b.words[5] == s0.words[5] &&
+               b.words[6] == s0.words[6] && b.words[9] == s0.words[9];
+      };
+      const auto tokens = arg<int64_t>(s0, 6);
+      const auto out_end = [&](const OpSignature& b) {
+        return arg<float*>(b, 7) + (tokens - 1) * arg<int64_t>(b, 8) + arg<int64_t>(b, 4);
+      };
+      size_t count = 1;
+      while (count < kMaxMatvecParts && i + count < n && same_input(sigs[i + count])) {
+        // Outputs must not overlap (one launch writes them in no particular order).
+        const OpSignature& b = sigs[i + count];
+        bool disjoint = true;
+        for (size_t k = 0; k < count; ++k) {
+          const OpSignature& a = sigs[i + k];
+          disjoint = disjoint && (out_end(a) <= arg<float*>(b, 7) || out_end(b) <= arg<float*>(a, 7));
+        }
+        if (!disjoint) break;
+        ++count;
+      }
+      if (count > 1) {
+        std::array<MatvecPart, kMaxMatvecParts> parts{};
+        for (size_t k = 0; k < count; ++k) {
+          const OpSignature& b = sigs[i + k];
+          parts[k] = {arg<const void*>(b, 2), arg<size_t>(b, 3), arg<int64_t>(b, 4), arg<float*>(b, 7),
+                      arg<int64_t>(b, 8)};
+        }
+        const auto type = arg<uint32_t>(s0, 1);
+        const auto K = arg<int64_t>(s0, 5);
+        const auto* scratch = arg<const void*>(s0, 9);
+        const int n_parts = static_cast<int>(count);
+        launches[i] = [=](cudaStream_t st) {
+          return launch_matvec_q8_parts(type, parts.data(), n_parts, K, tokens, scratch, st);
+        };
+        for (size_t k = 1; k < count; ++k) launches[i + k] = nullptr;
+        i += count - 1;
         continue;
       }
     }
@@ -566,6 +619,17 @@ Status CudaBackend::synchronize(std::string_view op) {
 CudaBackend::StepCounts CudaBackend::step_counts() const {
   const StepGraph::Stats& s = impl_->graph->stats();
   return {s.replayed, s.captured, s.eager};
+}
+
+Result<CudaBackend::MemoryInfo> CudaBackend::memory_info() const {
+  STRATA_TRY(use_device(device_));
+  MemoryInfo info;
+  const cudaError_t e = cudaMemGetInfo(&info.free_bytes, &info.total_bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return internal_error("cuda: cudaMemGetInfo on GPU {} failed: {}", device_, describe(e));
+  }
+  return info;
 }
 
 Result<const int32_t*> CudaBackend::upload(std::span<const int32_t> values, std::string_view op) {

@@ -2,7 +2,9 @@
 // copied to the GPU at load, every op enqueued on one stream (no host synchronisation inside
 // an op; read() waits for the stream). Steps of up to 8 tokens (decode) run as CUDA graphs
 // re-used from step to step (step_graph.h). Decode matmuls (up to 8 tokens) use the warp-per-row
-// kernels of matvec_q8.cu (block types, int8 dot products) and matmul.cu (f32/f16/bf16);
+// kernels of matvec_q8.cu (block types, int8 dot products; in graphs, consecutive ones on the
+// same input share one launch, and on sm_90 they start early: dependent_launch.cuh) and
+// matmul.cu (f32/f16/bf16);
 // larger batches cuBLAS on f16 (bf16, f32) operands, block types dequantized to f16 first.
 // Attention: CUDA-core flash kernels for decode (attention.cu), tensor cores for prefill
 // batches (attention_mma.cu); K and V decoders chosen at run time for all 81 pairs.
@@ -76,6 +78,14 @@ class CudaBackend final : public Backend {
     uint64_t eager = 0;
   };
   StepCounts step_counts() const;
+
+  // The device's free and total memory now (cudaMemGetInfo), e.g. to check that a long run
+  // does not grow its allocations.
+  struct MemoryInfo {
+    size_t free_bytes = 0;
+    size_t total_bytes = 0;
+  };
+  Result<MemoryInfo> memory_info() const;
 
   struct Impl;  // CUDA handles, scratch and staging (cuda_backend.cpp)
 

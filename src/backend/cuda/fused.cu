@@ -2,6 +2,7 @@
 // followed by the int8 quantization of its output for the next matvec, computed in one pass.
 // Each does exactly the float operations of the kernels it replaces (ops.cu's add, rms_norm,
 // swiglu and matvec_q8.cu's quantize_activations), so results do not change with fusion.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace strata::backend::cuda {
@@ -34,6 +35,7 @@ __device__ __forceinline__ void quantize_unit(float v, int64_t unit, int8_t* xq,
 __global__ void __launch_bounds__(kNormThreads)
     add_norm_quantize_kernel(const float* a, const float* b, float* x, const float* __restrict__ w, float* y,
                              int64_t n, float eps, int8_t* __restrict__ xq, float2* __restrict__ xds) {
+  allow_dependents_early();  // the matvecs after this one may load their weights meanwhile
   float* xr = x + blockIdx.x * n;
   float* yr = y + blockIdx.x * n;
   double sum = 0.0;
@@ -72,6 +74,7 @@ __global__ void __launch_bounds__(kNormThreads)
 // out = silu(gate) * up, then out quantized; one warp per unit, grid-stride.
 __global__ void swiglu_quantize_kernel(const float* gate, const float* up, float* out, int64_t units,
                                        int8_t* __restrict__ xq, float2* __restrict__ xds) {
+  allow_dependents_early();
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; unit < units;
        unit += warps) {

@@ -51,6 +51,18 @@ cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_
                                         cudaStream_t stream);
 cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                              int64_t n_tokens, float* y, int64_t y_stride, const void* scratch, cudaStream_t stream);
+// Several matrices of one type and width K times the same quantized activations in one launch
+// (a decode step's q, k, v or gate, up): part p writes y[t * y_stride + r] of its own.
+inline constexpr int kMaxMatvecParts = 3;
+struct MatvecPart {
+  const void* w;
+  size_t row_bytes;
+  int64_t n_rows;
+  float* y;
+  int64_t y_stride;
+};
+cudaError_t launch_matvec_q8_parts(uint32_t type, const MatvecPart* parts, int n_parts, int64_t K, int64_t n_tokens,
+                                   const void* scratch, cudaStream_t stream);
 // Rows [0, n_rows) of W dequantized to f16 (out row r at out + r * K), for the cuBLAS path.
 cudaError_t launch_dequantize_f16(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                                   void* out, cudaStream_t stream);

@@ -5,9 +5,12 @@
 // Each unit's result is d_x * (a0 * dot0 + a1 * dot1 + c0 * sum0 + c1 * sum1) + m * s_x, where
 // dot0/dot1 are the integer dot products of its two 16-value halves, sum0/sum1 the sums of
 // the activation quants there, and (a, c, m) come from the block's scales and offsets.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 namespace strata::backend::cuda {
@@ -199,6 +202,7 @@ constexpr bool kNeedsHalfSums = kType == kQ6_K || kType == kQ2_K || kType == kQ3
 // One warp per 32 activations: int8 quants, scale d = amax / 127 and s = d * sum of quants.
 __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t n_units, int8_t* __restrict__ xq,
                                             float2* __restrict__ xds) {
+  allow_dependents_early();
   const int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   if (unit >= n_units) return;
   const int lane = threadIdx.x & 31;
@@ -215,17 +219,38 @@ __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t
   if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
 }
 
+// Up to kMaxMatvecParts matrices of one type that multiply the same activations, in one
+// launch: blocks [0, block_end[0]) take part 0, then part 1, ... (a decode step's q, k, v or
+// gate, up: one launch instead of several, so one ramp-up and one tail).
+struct Parts {
+  const uint8_t* w[kMaxMatvecParts];
+  size_t row_bytes[kMaxMatvecParts];
+  int64_t n_rows[kMaxMatvecParts];
+  float* y[kMaxMatvecParts];
+  int64_t y_stride[kMaxMatvecParts];
+  unsigned block_end[kMaxMatvecParts];
+};
+
 // A block owns kRows rows; its warps split the row's 32-value units between them (lane l of
 // warp w starts at unit 32 w + l), so even a short row keeps every multiprocessor busy with
 // many independent loads. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
 template <uint32_t kType, int kRows, int kTokens>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    matvec_q8_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows, int64_t K,
-                     const int8_t* __restrict__ xq, const float2* __restrict__ xds, int n_tokens, float* __restrict__ y,
-                     int64_t y_stride) {
+    matvec_q8_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq, const float2* __restrict__ xds,
+                     int n_tokens) {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x) * kRows;
+  // Selects rather than an indexed parameter array, which would go through local memory.
+  const unsigned b = blockIdx.x;
+  const int part = b < parts.block_end[0] ? 0 : b < parts.block_end[1] ? 1 : 2;
+  static_assert(kMaxMatvecParts == 3);
+  const uint8_t* __restrict__ w = part == 0 ? parts.w[0] : part == 1 ? parts.w[1] : parts.w[2];
+  const size_t row_bytes = part == 0 ? parts.row_bytes[0] : part == 1 ? parts.row_bytes[1] : parts.row_bytes[2];
+  const int64_t n_rows = part == 0 ? parts.n_rows[0] : part == 1 ? parts.n_rows[1] : parts.n_rows[2];
+  float* __restrict__ y = part == 0 ? parts.y[0] : part == 1 ? parts.y[1] : parts.y[2];
+  const int64_t y_stride = part == 0 ? parts.y_stride[0] : part == 1 ? parts.y_stride[1] : parts.y_stride[2];
+  const unsigned first_block = part == 0 ? 0u : part == 1 ? parts.block_end[0] : parts.block_end[1];
+  const int64_t r0 = static_cast<int64_t>(b - first_block) * kRows;
   if (kTokens == 1) n_tokens = 1;
   const uint8_t* rows[kRows];
 #pragma unroll
@@ -240,10 +265,21 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
   }
   const int64_t units = K / 32;
-  for (int64_t u = warp * 32 + lane; u < units; u += 32 * kWarpsPerBlock) {
-    Unit un[kRows];
+  allow_dependents_early();
+  // The first units' weights are loaded before waiting for the kernel that wrote x (see
+  // dependent_launch.cuh); each later iteration loads its own.
+  int64_t u = warp * 32 + lane;
+  Unit un[kRows];
+  if (u < units) {
 #pragma unroll
     for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
+  }
+  wait_for_predecessor();
+  for (; u < units; u += 32 * kWarpsPerBlock) {
+    if (u != warp * 32 + lane) {
+#pragma unroll
+      for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
+    }
 #pragma unroll
     for (int t = 0; t < kTokens; ++t) {
       if (t < n_tokens) {
@@ -300,27 +336,64 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
+// Whether matvecs start early (dependent_launch.cuh): on sm_90 and later, unless
+// STRATA_CUDA_PDL=0 (for comparisons).
+bool dependent_launch_enabled() {
+  static const bool enabled = [] {
+    if (const char* env = std::getenv("STRATA_CUDA_PDL"); env != nullptr && std::string(env) == "0") return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
+}
+
 template <uint32_t kType>
-cudaError_t launch(const void* w, size_t row_bytes, int64_t n_rows, int64_t K, const int8_t* xq, const float2* xds,
-                   int n_tokens, float* y, int64_t y_stride, cudaStream_t stream) {
-  const auto* wb = static_cast<const uint8_t*>(w);
+cudaError_t launch(const MatvecPart* in, int n_parts, int64_t K, const int8_t* xq, const float2* xds, int n_tokens,
+                   cudaStream_t stream) {
+  int64_t total_rows = 0;
+  for (int p = 0; p < n_parts; ++p) total_rows += in[p].n_rows;
   const auto go = [&](auto rows_c, auto tokens_c) {
     constexpr int kR = decltype(rows_c)::value, kT = decltype(tokens_c)::value;
-    const auto blocks = static_cast<unsigned>((n_rows + kR - 1) / kR);
-    matvec_q8_kernel<kType, kR, kT><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, xq, xds,
-                                                                              n_tokens, y, y_stride);
+    Parts parts{};
+    unsigned blocks = 0;
+    for (int p = 0; p < kMaxMatvecParts; ++p) {
+      const MatvecPart& m = in[p < n_parts ? p : n_parts - 1];
+      parts.w[p] = static_cast<const uint8_t*>(m.w);
+      parts.row_bytes[p] = m.row_bytes;
+      parts.n_rows[p] = m.n_rows;
+      parts.y[p] = m.y;
+      parts.y_stride[p] = m.y_stride;
+      if (p < n_parts) blocks += static_cast<unsigned>((m.n_rows + kR - 1) / kR);
+      parts.block_end[p] = blocks;
+    }
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(kWarpsPerBlock * 32);
+    config.stream = stream;
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attribute.val.programmaticStreamSerializationAllowed = 1;
+    config.attrs = &attribute;
+    config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+    return cudaLaunchKernelEx(&config, matvec_q8_kernel<kType, kR, kT>, parts, K, xq, xds, n_tokens);
   };
   using One = std::integral_constant<int, 1>;
   using All = std::integral_constant<int, kMaxDecodeTokens>;
   // More rows per block share the activation loads; fewer keep small matrices spread out.
-  if (n_rows >= 8192) {
-    n_tokens == 1 ? go(std::integral_constant<int, 4>{}, One{}) : go(std::integral_constant<int, 4>{}, All{});
-  } else if (n_rows >= 2048) {
-    n_tokens == 1 ? go(std::integral_constant<int, 2>{}, One{}) : go(std::integral_constant<int, 2>{}, All{});
+  cudaError_t e;
+  if (total_rows >= 8192) {
+    e = n_tokens == 1 ? go(std::integral_constant<int, 4>{}, One{}) : go(std::integral_constant<int, 4>{}, All{});
+  } else if (total_rows >= 2048) {
+    e = n_tokens == 1 ? go(std::integral_constant<int, 2>{}, One{}) : go(std::integral_constant<int, 2>{}, All{});
   } else {
-    n_tokens == 1 ? go(std::integral_constant<int, 1>{}, One{}) : go(std::integral_constant<int, 1>{}, All{});
+    e = n_tokens == 1 ? go(std::integral_constant<int, 1>{}, One{}) : go(std::integral_constant<int, 1>{}, All{});
   }
-  return cudaGetLastError();
+  return e != cudaSuccess ? e : cudaGetLastError();
 }
 
 }  // namespace
@@ -350,27 +423,39 @@ cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_
 
 cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                              int64_t n_tokens, float* y, int64_t y_stride, const void* scratch, cudaStream_t stream) {
-  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0 || n_rows > 0x7FFFFFFF) {
+  const MatvecPart part{w, row_bytes, n_rows, y, y_stride};
+  return launch_matvec_q8_parts(type, &part, 1, K, n_tokens, scratch, stream);
+}
+
+cudaError_t launch_matvec_q8_parts(uint32_t type, const MatvecPart* parts, int n_parts, int64_t K, int64_t n_tokens,
+                                   const void* scratch, cudaStream_t stream) {
+  if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0 || n_parts < 1 || n_parts > kMaxMatvecParts) {
     return cudaErrorInvalidValue;
   }
+  int64_t total_rows = 0;
+  for (int p = 0; p < n_parts; ++p) {
+    if (parts[p].n_rows < 1) return cudaErrorInvalidValue;
+    total_rows += parts[p].n_rows;
+  }
+  if (total_rows > 0x7FFFFFFF) return cudaErrorInvalidValue;
   const int64_t units = n_tokens * (K / 32);
   const auto* xq = static_cast<const int8_t*>(scratch);
   const auto* xds =
       reinterpret_cast<const float2*>(static_cast<const uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
   const int nt = static_cast<int>(n_tokens);
   switch (type) {
-    case kQ4_0: return launch<kQ4_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ4_1: return launch<kQ4_1>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ5_0: return launch<kQ5_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ5_1: return launch<kQ5_1>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ8_0: return launch<kQ8_0>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kIQ4_NL: return launch<kIQ4_NL>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ2_K: return launch<kQ2_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ3_K: return launch<kQ3_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ4_K: return launch<kQ4_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ5_K: return launch<kQ5_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kQ6_K: return launch<kQ6_K>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
-    case kIQ4_XS: return launch<kIQ4_XS>(w, row_bytes, n_rows, K, xq, xds, nt, y, y_stride, stream);
+    case kQ4_0: return launch<kQ4_0>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ4_1: return launch<kQ4_1>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ5_0: return launch<kQ5_0>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ5_1: return launch<kQ5_1>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ8_0: return launch<kQ8_0>(parts, n_parts, K, xq, xds, nt, stream);
+    case kIQ4_NL: return launch<kIQ4_NL>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ2_K: return launch<kQ2_K>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ3_K: return launch<kQ3_K>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ4_K: return launch<kQ4_K>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ5_K: return launch<kQ5_K>(parts, n_parts, K, xq, xds, nt, stream);
+    case kQ6_K: return launch<kQ6_K>(parts, n_parts, K, xq, xds, nt, stream);
+    case kIQ4_XS: return launch<kIQ4_XS>(parts, n_parts, K, xq, xds, nt, stream);
     default: return cudaErrorInvalidValue;
   }
 }
