@@ -196,7 +196,7 @@ TEST(ServeCommandTest, WorkerDeathGivesErrorsAndDegradedHealthThenRecovers) {
   const int p2 = w2->wait_for_port();
   ASSERT_GT(p1, 0) << w1.log();
   ASSERT_GT(p2, 0) << w2->log();
-  ServeProcess serve(dir.path(), {"-m", model.string(), "--port", "0", "-t", "1", "--worker",
+  ServeProcess serve(dir.path(), {"-m", model.string(), "--port", "0", "-t", "1", "-c", "65536", "--worker",
                                   fmt::format("127.0.0.1:{}", p1), "--rpc", fmt::format("127.0.0.1:{}", p2)});
   const int port = serve.wait_for_port();
   ASSERT_GT(port, 0) << serve.log();
@@ -208,7 +208,26 @@ TEST(ServeCommandTest, WorkerDeathGivesErrorsAndDegradedHealthThenRecovers) {
   const std::string health = fmt::format("curl -s http://127.0.0.1:{}/health", port);
   EXPECT_NE(run_command(completion).output.find("HTTP200"), std::string::npos);
 
+  // A stream running when the worker dies ends with an error event, not [DONE]. The worker is
+  // killed once the first tokens arrived; the context is large enough to keep it generating.
+  const fs::path stream_file = dir.path() / "stream.txt";
+  std::thread client([&] {
+    run_command(fmt::format(
+        "curl -sN -o '{}' http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
+        "-d '{{\"prompt\":\"hello\",\"max_tokens\":-1,\"stream\":true,\"logit_bias\":{{\"2\":-100}}}}'",
+        stream_file.string(), port));
+  });
+  for (int i = 0; i < 600 && read_file(stream_file).find("data: {") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   w2->kill_now();
+  client.join();
+  const std::string streamed = read_file(stream_file);
+  const std::string tail = streamed.substr(streamed.size() > 1500 ? streamed.size() - 1500 : 0);
+  EXPECT_NE(streamed.find("data: {\"error\""), std::string::npos) << tail;
+  EXPECT_EQ(streamed.find("[DONE]"), std::string::npos) << tail;
+  EXPECT_NE(streamed.find(fmt::format("127.0.0.1:{}", p2)), std::string::npos) << tail;
+
   const auto failed = run_command(completion);
   EXPECT_NE(failed.output.find("HTTP503"), std::string::npos) << failed.output;
   EXPECT_NE(failed.output.find(fmt::format("127.0.0.1:{}", p2)), std::string::npos) << failed.output;
