@@ -81,7 +81,7 @@ void bm_matmul(benchmark::State& state, Type type, Shape shape, int64_t n_tokens
   }
   // Decode: enough distinct copies to defeat the caches. Prefill reuses one copy anyway.
   const size_t matrix_bytes = first.size();
-  const size_t copies = n_tokens == 1 && !hot ? (kColdBytes + matrix_bytes - 1) / matrix_bytes : 1;
+  const size_t copies = n_tokens <= 8 && !hot ? (kColdBytes + matrix_bytes - 1) / matrix_bytes : 1;
   std::vector<std::vector<uint8_t>> weights(copies, first);
   const std::vector<float> x = random_acts(n_tokens * shape.k);
   std::vector<float> y(static_cast<size_t>(n_tokens * shape.n));
@@ -103,9 +103,12 @@ void bm_matmul(benchmark::State& state, Type type, Shape shape, int64_t n_tokens
   }
   const double iters = static_cast<double>(state.iterations());
   const double flops = 2.0 * static_cast<double>(shape.n * shape.k * n_tokens);
-  if (n_tokens == 1) {
+  if (n_tokens <= 8) {
+    // Weight bytes streamed per second (each call reads the matrix once), and the time per
+    // token: with the weights read once, 2-8 tokens should cost little more than one.
     state.counters["GB/s"] = benchmark::Counter(iters * static_cast<double>(matrix_bytes) / 1e9, benchmark::Counter::kIsRate);
     state.counters["best_GB/s"] = static_cast<double>(matrix_bytes) / best / 1e9;
+    state.counters["best_us/token"] = best * 1e6 / static_cast<double>(n_tokens);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(iters * flops / 1e9, benchmark::Counter::kIsRate);
   state.counters["best_GFLOP/s"] = flops / best / 1e9;
@@ -259,6 +262,21 @@ const bool kRegistered = [] {
           b->UseRealTime()->Unit(n_tokens == 1 ? benchmark::kMicrosecond : benchmark::kMillisecond);
           if (n_tokens > 1) b->MinTime(1.0);
           add_statistics(b);
+        }
+      }
+    }
+    // Batched decode (continuous batching: one row per active stream).
+    if (type != Type::F16) {
+      for (const Shape& shape : {kShapes[3], kShapes[4]}) {
+        for (const int64_t n_tokens : {int64_t{1}, int64_t{2}, int64_t{4}, int64_t{8}}) {
+          for (const size_t threads : {size_t{1}, size_t{2}}) {
+            const std::string name = "matmul_tokens/" + std::string(strata::quant::type_name(type)) + "/" +
+                                     std::to_string(shape.n) + "x" + std::to_string(shape.k) +
+                                     "/n_tokens:" + std::to_string(n_tokens) + "/threads:" + std::to_string(threads);
+            auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_matmul, type, shape, n_tokens, threads, false);
+            b->Unit(benchmark::kMicrosecond);
+            add_statistics(b);
+          }
         }
       }
     }

@@ -281,6 +281,54 @@ TEST(Matmul, OneTokenRowsWithTailBlocks) {
   }
 }
 
+// A batched decode step (2-8 tokens, one per stream) gives each token exactly what it gets
+// alone, whatever the thread count, and matches the reference with the rounded activations.
+// K = 2080 / 4352: block counts that are not multiples of 8 (the 32-value kernels' tails);
+// 37 rows span several row tiles and chunks.
+TEST(Matmul, BatchedDecodeEqualsOneTokenAtATime) {
+  IsaGuard guard;
+  MatmulScratch scratch;
+  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_K, Type::Q6_K, Type::Q5_K}) {
+    const int64_t k = is_k_quant(type) ? 4352 : 2080, n_rows = 37, max_tokens = 8;
+    const Weights w = make_weights(type, n_rows, k, 5);
+    const std::vector<float> x = gaussian(static_cast<size_t>(max_tokens * k), 0.1f, 23);
+    std::vector<double> ref, bound;
+    reference(w, effective_acts(type, x, k), n_rows, k, max_tokens, ref, &bound);
+    for (const Isa isa : supported_isas()) {
+      ASSERT_TRUE(force_isa(isa).ok());
+      ThreadPool one(1);
+      std::vector<float> alone;  // [t][r], each token by itself
+      for (int64_t t = 0; t < max_tokens; ++t) {
+        const std::vector<float> x1(x.begin() + t * k, x.begin() + (t + 1) * k);
+        const std::vector<float> y = run(type, w, x1, n_rows, k, 1, one, scratch);
+        alone.insert(alone.end(), y.begin(), y.end());
+      }
+      for (const int64_t n_tokens : {2, 3, 4, 5, 6, 7, 8}) {
+        for (const size_t threads : {1, 2, 3}) {
+          SCOPED_TRACE(std::string(quant::type_name(type)) + " " + std::string(isa_name(isa)) + " tokens " +
+                       std::to_string(n_tokens) + " threads " + std::to_string(threads));
+          ThreadPool pool(threads);
+          const std::vector<float> y = run(type, w, x, n_rows, k, n_tokens, pool, scratch);
+          int bad = 0;
+          for (int64_t t = 0; t < n_tokens && bad < 5; ++t) {
+            for (int64_t r = 0; r < n_rows && bad < 5; ++r) {
+              const auto i = static_cast<size_t>(t * n_rows + r);
+              EXPECT_NEAR(y[i], ref[i], 1e-4 * bound[i] + 1e-6) << "t=" << t << " r=" << r;
+              // The AVX-512 batched kernels (q4_K, q6_K) repeat the one-token kernels'
+              // arithmetic exactly; elsewhere only the tolerance holds.
+              const bool exact = isa == Isa::kAvx512 && (type == Type::Q4_K || type == Type::Q6_K);
+              if (exact && y[i] != alone[i]) {
+                ADD_FAILURE() << "t=" << t << " r=" << r << " batched " << y[i] << " alone " << alone[i];
+                ++bad;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // Zero activations give exactly zero; random blocks written directly (synth's weights)
 // work like quantized floats.
 TEST(Matmul, ZeroActivationsAndSynthWeights) {
