@@ -173,7 +173,7 @@ Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
     scheduler_config.cache_epoch = [dm] { return dm->resets(); };
   }
   model::Model* const model = local ? local.get() : &distributed->model();
-  spdlog::info("loaded {} on {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slots of {}) K={} V={} "
+  spdlog::info("loaded {} on {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slot(s) of {}) K={} V={} "
                "({:.1f} MiB), {} threads",
                path, cli::backend_label(*backend), hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
                kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
