@@ -57,6 +57,7 @@ Scheduler::Scheduler(model::Model& model, SchedulerConfig config)
   }
   batch_.reserve(model_.config().n_batch);
   output_slots_.reserve(n_seq);
+  prefilling_.reserve(n_seq);
   stats_.slots_total = n_seq;
   stats_.kv_cells_total = static_cast<int64_t>(n_ctx_per_seq_) * n_seq;
   stats_.queue_capacity = config_.queue_size;
@@ -317,12 +318,13 @@ void Scheduler::build_batch() {
   }
   size_t chunk = any_decoding ? std::min(budget, static_cast<size_t>(config_.prefill_chunk)) : budget;
   // Prompts in the order their requests started, so an earlier one finishes its prefill first.
-  std::vector<Slot*> prefilling;
+  prefilling_.clear();
   for (Slot& slot : slots_) {
-    if (slot.busy() && !slot.decoding()) prefilling.push_back(&slot);
+    if (slot.busy() && !slot.decoding()) prefilling_.push_back(&slot);
   }
-  std::sort(prefilling.begin(), prefilling.end(), [](const Slot* a, const Slot* b) { return a->last_used < b->last_used; });
-  for (Slot* slot : prefilling) {
+  std::sort(prefilling_.begin(), prefilling_.end(),
+            [](const Slot* a, const Slot* b) { return a->last_used < b->last_used; });
+  for (Slot* slot : prefilling_) {
     if (chunk == 0) break;
     const std::vector<int32_t>& prompt = slot->active->request.prompt;
     const size_t n = std::min(prompt.size() - slot->n_prefilled, chunk);

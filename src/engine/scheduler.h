@@ -105,6 +105,7 @@ class Scheduler final : public GenerationService {
   std::vector<Slot> slots_;
   Batch batch_;
   std::vector<Slot*> output_slots_;  // slot of each output row of the batch, in order
+  std::vector<Slot*> prefilling_;    // build_batch's scratch: slots still prefilling
   uint64_t step_count_ = 0;
   uint64_t cache_epoch_ = 0;
 

@@ -45,25 +45,25 @@ bool matches(int fd, const std::string& remote_addr, int remote_port, const std:
 
 }  // namespace
 
-ClientProbe ClientProbe::find(const std::string& remote_addr, int remote_port, const std::string& local_addr,
-                              int local_port) {
+int ClientProbe::find_socket() const {
   DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return {};
+  if (dir == nullptr) return -1;
   int found = -1;
   while (const dirent* entry = readdir(dir)) {
     char* end = nullptr;
     const long fd = std::strtol(entry->d_name, &end, 10);
     if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
-    if (matches(static_cast<int>(fd), remote_addr, remote_port, local_addr, local_port)) {
+    if (matches(static_cast<int>(fd), remote_addr_, remote_port_, local_addr_, local_port_)) {
       found = static_cast<int>(fd);
       break;
     }
   }
   closedir(dir);
-  return found >= 0 ? ClientProbe(found) : ClientProbe();
+  return found;
 }
 
 bool ClientProbe::client_gone() const {
+  if (fd_ == kNotLookedUp) fd_ = find_socket();
   if (fd_ < 0) return false;
   char byte = 0;
   const ssize_t n = recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);

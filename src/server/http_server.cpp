@@ -293,7 +293,7 @@ void HttpServer::Impl::add_routes() {
         return send_error_and_close(res, error_with_status(400, "the request body could not be read completely",
                                                            "invalid_request_error", "bad_request"));
       }
-      const ClientProbe client = ClientProbe::find(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
+      const ClientProbe client(req.remote_addr, req.remote_port, req.local_addr, req.local_port);
       handler(ctx, body, client, res);
     });
   }
