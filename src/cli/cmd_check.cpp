@@ -21,6 +21,7 @@
 #include "dist/distributed_model.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
+#include "kv/context_size.h"
 #include "kv/kv_memory.h"
 #include "model/hparams.h"
 #include "quant/type.h"
@@ -30,7 +31,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kDefaultMaxCtx = 4096;  // as run and llama-server: -c defaults to 4096 or less
 constexpr uint64_t kMaxBatch = 512;        // n_batch = min(c, 512), what serve and run size scratch for
 constexpr uint32_t kMaxSeq = 65536;
 
@@ -172,9 +172,7 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
   kv_config.n_seq = static_cast<uint32_t>(args.parallel);
   kv_config.type_k = type_k;
   kv_config.type_v = type_v;
-  kv_config.n_ctx = !args.ctx ? std::min<uint64_t>(hp.n_ctx_train, kDefaultMaxCtx)
-                    : *args.ctx == 0 ? hp.n_ctx_train
-                                     : static_cast<uint64_t>(*args.ctx);
+  kv_config.n_ctx = kv::context_cells(args.ctx ? std::optional<uint64_t>(static_cast<uint64_t>(*args.ctx)) : std::nullopt, hp.n_ctx_train);
   const uint64_t n_batch = std::max<uint64_t>(1, std::min<uint64_t>(kv_config.n_ctx, kMaxBatch));
   const uint64_t n_outputs = std::min<uint64_t>(kv_config.n_seq, n_batch);
 

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
+#include "kv/context_size.h"
 #include "kv/kv_memory.h"
 #include "model/hparams.h"
 #include "quant/type.h"
@@ -26,7 +27,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-constexpr uint64_t kDefaultMaxCtx = 4096;  // as llama-server: -c defaults to 4096 or less
 constexpr const char* kUsage =
     "strata info FILE [--json] [-c N] [-ctk TYPE] [-ctv TYPE] [-np N]";
 
@@ -144,11 +144,7 @@ std::optional<std::string> metadata_string(const gguf::File& file, std::string_v
 
 Status gather_kv(const model::HParams& hp, const KvSettings& settings, Facts& facts) {
   kv::KvConfig config;
-  if (!settings.n_ctx) {
-    config.n_ctx = std::min<uint64_t>(hp.n_ctx_train, kDefaultMaxCtx);
-  } else {
-    config.n_ctx = *settings.n_ctx == 0 ? hp.n_ctx_train : *settings.n_ctx;
-  }
+  config.n_ctx = kv::context_cells(settings.n_ctx, hp.n_ctx_train);
   // The default context must still give every sequence a cell.
   config.n_ctx = settings.n_ctx ? config.n_ctx : std::max<uint64_t>(config.n_ctx, settings.n_seq);
   config.n_seq = settings.n_seq;

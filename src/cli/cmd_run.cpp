@@ -19,6 +19,7 @@
 #include "engine/generator.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
+#include "kv/context_size.h"
 #include "kv/kv_memory.h"
 #include "model/hparams.h"
 #include "model/model.h"
@@ -29,7 +30,6 @@
 namespace strata::cli {
 namespace {
 
-constexpr uint64_t kDefaultMaxCtx = 4096;  // as llama.cpp: -c defaults to 4096 or the training context
 constexpr size_t kMaxBatch = 512;          // prompt tokens per forward pass, as llama.cpp's default -ub
 
 struct RunArgs {
@@ -174,9 +174,7 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
   kv.n_seq = 1;
   kv.type_k = settings.type_k;
   kv.type_v = settings.type_v;
-  kv.n_ctx = !args.ctx ? std::min<uint64_t>(hp->n_ctx_train, kDefaultMaxCtx)
-             : *args.ctx == 0 ? hp->n_ctx_train
-                              : static_cast<uint64_t>(*args.ctx);
+  kv.n_ctx = kv::context_cells(args.ctx ? std::optional<uint64_t>(static_cast<uint64_t>(*args.ctx)) : std::nullopt, hp->n_ctx_train);
   // Refuse impossible settings before loading anything.
   const kv::KvShape shape{hp->n_layer, hp->n_head_kv, hp->head_dim_k, hp->head_dim_v};
   STRATA_ASSIGN_OR_RETURN(const kv::KvMemory kv_memory, kv::estimate_kv_memory(shape, kv));

@@ -19,6 +19,7 @@
 #include "engine/scheduler.h"
 #include "gguf/file.h"
 #include "kv/cache_type.h"
+#include "kv/context_size.h"
 #include "kv/kv_memory.h"
 #include "model/hparams.h"
 #include "model/model.h"
@@ -30,7 +31,6 @@
 namespace strata::cli {
 namespace {
 
-constexpr uint64_t kDefaultMaxCtx = 4096;  // as llama-server: -c defaults to 4096 or the training context
 constexpr std::string_view kDemoAlias = "strata-demo-random-weights";
 
 Result<std::string> read_text_file(const std::string& path, std::string_view what) {
@@ -124,9 +124,7 @@ Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
   kv.type_k = *type_k;
   kv.type_v = *type_v;
   kv.n_seq = static_cast<uint32_t>(options.parallel);
-  kv.n_ctx = !options.ctx_size      ? std::min<uint64_t>(hp.n_ctx_train, kDefaultMaxCtx)
-             : *options.ctx_size == 0 ? hp.n_ctx_train
-                                      : static_cast<uint64_t>(*options.ctx_size);
+  kv.n_ctx = kv::context_cells(options.ctx_size ? std::optional<uint64_t>(static_cast<uint64_t>(*options.ctx_size)) : std::nullopt, hp.n_ctx_train);
   if (kv.n_ctx < kv.n_seq) {
     return invalid_argument("-c {} gives {} slots (-np) less than one cell each; use -c {} or more", kv.n_ctx,
                             kv.n_seq, kv.n_seq * 256);
