@@ -51,8 +51,8 @@ struct BenchArgs {
   std::vector<std::string> n_ubatch{"512"};
   int64_t repetitions = 5;
   std::string output = "md";
-  int64_t n_gpu_layers = 0;     // -ngl: 0 = CPU; every layer = the whole model on the GPU
-  std::string device = "auto";  // --device: auto, cpu, cuda:N
+  int64_t n_gpu_layers = 0;     // -ngl: the last N layers on the GPU(s); 0 = CPU only
+  std::string device = "auto";  // --device: auto, cpu, or GPUs as a comma list (cuda:0,cuda:1)
 };
 
 // A model file after its header was read: what the table and the JSON say about it.
@@ -408,8 +408,18 @@ void print_md_row(const BenchModel& m, const Instance& inst, const Test& t, cons
 // The fields and types of llama-bench -o json; settings strata has no equivalent for carry the
 // values that describe what strata does (one CPU device, weights mapped in place).
 Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Measurement& meas,
-              const std::string& cpu, const backend::Backend& backend, int64_t n_gpu_layers) {
-  const bool gpu = backend_label(backend) != "CPU";
+              const std::string& cpu, const ComputeBackends& backends, int64_t n_gpu_layers,
+              const std::vector<double>& tensor_split) {
+  const backend::Backend& backend = backends.model_backend();
+  const model::DevicePlacement& placement = backends.placement();
+  const bool gpu = placement.uses_gpu();
+  // llama-bench's spellings: devices "CUDA0/CUDA1", tensor_split "3.00/1.00" (or "0.00": none).
+  std::string devices;
+  for (const model::Device& device : placement.devices) {
+    if (device.is_gpu()) devices += fmt::format("{}CUDA{}", devices.empty() ? "" : "/", device.index);
+  }
+  std::string split;
+  for (double r : tensor_split) split += fmt::format("{}{:.2f}", split.empty() ? "" : "/", r);
   std::vector<double> ns(meas.samples_ns.begin(), meas.samples_ns.end());
   const Stats ns_stats = stats(ns);
   const Stats ts_stats = stats(meas.samples_ts);
@@ -437,8 +447,8 @@ Json json_row(const BenchModel& m, const Instance& inst, const Test& t, const Me
   j["main_gpu"] = 0;
   j["no_kv_offload"] = false;
   j["flash_attn"] = inst.flash;
-  j["devices"] = gpu ? "CUDA0" : "CPU";
-  j["tensor_split"] = "0.00";
+  j["devices"] = gpu ? devices : "CPU";
+  j["tensor_split"] = split.empty() ? "0.00" : split;
   j["tensor_buft_overrides"] = "none";
   j["use_mmap"] = true;
   j["use_direct_io"] = false;
@@ -465,6 +475,15 @@ Status bench(const BenchArgs& args, const WorkerFlags& worker_flags) {
   STRATA_ASSIGN_OR_RETURN(const dist::CoordinatorOptions coordinator, coordinator_options(worker_flags));
   const std::vector<Test> all_tests = tests(s);
   const std::string cpu = cpu_info();
+  ComputeOptions compute;
+  compute.n_gpu_layers = s.n_gpu_layers;
+  compute.device = s.device;
+  compute.tensor_split = worker_flags.tensor_split;
+  compute.workers = !coordinator.workers.empty();
+  // Placement refusals before the table starts, so they are the only line printed.
+  for (const BenchModel& bm : s.models) {
+    STRATA_TRY(plan_compute(compute, bm.hp.n_layer).status().with_context(fmt::format("'{}'", bm.path)));
+  }
   std::mt19937 rng(1234);
 
   if (s.json) {
@@ -481,9 +500,14 @@ Status bench(const BenchArgs& args, const WorkerFlags& worker_flags) {
       n_ctx = std::max<uint64_t>(n_ctx, static_cast<uint64_t>(t.n_depth + t.n_prompt + t.n_gen));
       longest_batch = std::max({longest_batch, t.n_prompt, t.n_depth});
     }
-    STRATA_ASSIGN_OR_RETURN(auto backend,
-                            make_compute_backend({s.n_gpu_layers, s.device, inst.n_threads}, bm.hp.n_layer));
-    STRATA_TRY(backend->check_kv_types(inst.type_k, inst.type_v, static_cast<int>(bm.hp.head_dim_k)));
+    compute.threads = inst.n_threads;
+    STRATA_ASSIGN_OR_RETURN(const ComputeBackends backends, ComputeBackends::create(compute, bm.hp.n_layer));
+    STRATA_TRY(backends.check_kv_types(inst.type_k, inst.type_v, static_cast<int>(bm.hp.head_dim_k)));
+    const backend::Backend* const backend = &backends.model_backend();
+    std::vector<double> local_split;
+    if (!compute.workers && !compute.tensor_split.empty()) {
+      STRATA_ASSIGN_OR_RETURN(local_split, model::parse_device_split(compute.tensor_split));
+    }
     model::ModelConfig config;
     config.kv.n_ctx = n_ctx;
     config.kv.n_seq = 1;
@@ -496,11 +520,11 @@ Status bench(const BenchArgs& args, const WorkerFlags& worker_flags) {
     std::unique_ptr<model::Model> local;
     std::unique_ptr<dist::DistributedModel> distributed;
     if (coordinator.workers.empty()) {
-      auto loaded_local = model::Model::load(bm.file, *backend, config);
+      auto loaded_local = load_local_model(bm.file, backends, config);
       if (!loaded_local.ok()) return loaded_local.status().with_context(fmt::format("loading '{}'", bm.path));
       local = std::move(*loaded_local);
     } else {
-      auto loaded_dist = dist::load_distributed(bm.file, *backend, config, coordinator);
+      auto loaded_dist = dist::load_distributed(bm.file, backends.model_backend(), config, coordinator);
       if (!loaded_dist.ok()) {
         return loaded_dist.status().with_context(fmt::format("loading '{}' over workers", bm.path));
       }
@@ -513,7 +537,7 @@ Status bench(const BenchArgs& args, const WorkerFlags& worker_flags) {
       auto meas = measure(*loaded, effective, t, s.repetitions, rng);
       if (!meas.ok()) return meas.status().with_context(fmt::format("test {} of '{}'", test_name(t), bm.path));
       if (s.json) {
-        const std::string text = json_row(bm, inst, t, *meas, cpu, *backend, s.n_gpu_layers).dump(2);
+        const std::string text = json_row(bm, inst, t, *meas, cpu, backends, s.n_gpu_layers, local_split).dump(2);
         std::string indented;
         for (char c : text) {
           indented += c;
@@ -554,9 +578,7 @@ const bool kRegistered = register_command({
           app.add_option("-b,--batch-size", a->n_batch, "logical batch sizes")->capture_default_str();
           app.add_option("--ubatch-size", a->n_ubatch, "(-ub) physical batch sizes: tokens per forward pass")
               ->capture_default_str();
-          app.add_option("--n-gpu-layers", a->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
-              ->capture_default_str();
-          app.add_option("--device", a->device, "auto, cpu or cuda:N")->capture_default_str();
+          add_compute_flags(app, a->n_gpu_layers, a->device, nullptr);
           app.add_option("-r,--repetitions", a->repetitions, "timed runs per test")
               ->capture_default_str()
               ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -69,21 +70,26 @@ HostMemory host_memory(const backend::Capabilities& caps) {
 
 uint64_t aligned_floats(uint64_t n) { return (n + 15) / 16 * 16; }
 
-// What a model allocates besides weights and KV for a batch of n_batch tokens, following
-// Stage::create (its activation buffer), Model::load (hidden states, head input, logits and
-// their host copy) and the CPU backend's growable scratch (8-bit activations of the widest
-// matmul input, about 2 bytes per value with their scales; flash-attention tiles per thread).
-uint64_t scratch_estimate(const model::HParams& hp, uint64_t n_batch, uint64_t n_outputs, uint64_t n_threads) {
+// What a stage allocates besides weights and KV for a batch of n_batch tokens, following
+// Stage::create (its activation buffer) and the CPU backend's growable scratch (8-bit
+// activations of the widest matmul input, about 2 bytes per value with their scales;
+// flash-attention tiles per thread).
+uint64_t stage_scratch_estimate(const model::HParams& hp, uint64_t n_batch, uint64_t n_threads) {
   const uint64_t q_width = uint64_t{hp.n_head} * hp.head_dim_k;
   const uint64_t kv_width = uint64_t{hp.n_head_kv} * hp.head_dim_k;
   const uint64_t stage_floats = 2 * aligned_floats(n_batch * hp.n_embd) + 2 * aligned_floats(n_batch * q_width) +
                                 2 * aligned_floats(n_batch * kv_width) + 2 * aligned_floats(n_batch * hp.n_ff);
-  const uint64_t model_floats = n_batch * hp.n_embd + n_outputs * hp.n_embd + 2 * n_outputs * hp.n_vocab;
   const uint64_t widest = std::max({uint64_t{hp.n_embd}, uint64_t{hp.n_ff}, q_width});
   const uint64_t matmul_bytes = 2 * n_batch * widest;
   constexpr uint64_t kTile = 64;
   const uint64_t attention_bytes = n_threads * 4 * (4 * kTile * hp.head_dim_k + kTile * kTile);
-  return 4 * (stage_floats + model_floats) + matmul_bytes + attention_bytes;
+  return 4 * stage_floats + matmul_bytes + attention_bytes;
+}
+
+// The model's own buffers on its device, following Model::load: hidden states, head input,
+// logits and their host copy.
+uint64_t model_scratch_estimate(const model::HParams& hp, uint64_t n_batch, uint64_t n_outputs) {
+  return 4 * (n_batch * hp.n_embd + n_outputs * hp.n_embd + 2 * n_outputs * hp.n_vocab);
 }
 
 std::string gib(uint64_t bytes) {
@@ -113,14 +119,32 @@ std::string type_counts(const gguf::File& file) {
   return out;
 }
 
-// Tensors that go through matmul: every matrix except the token embedding, which is only
-// looked up by row unless the head reuses it (tied embeddings).
-Status check_weight_types(const gguf::File& file, const backend::Backend& backend) {
+// The layer index of a "blk.N.*" tensor; nullopt for the embeddings, head and rope_freqs.
+std::optional<uint32_t> tensor_layer(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return std::nullopt;
+  uint32_t layer = 0;
+  const char* first = name.data() + 4;
+  const char* last = name.data() + name.size();
+  const auto [end, ec] = std::from_chars(first, last, layer);
+  if (ec != std::errc() || end == last || *end != '.') return std::nullopt;
+  return layer;
+}
+
+// Whether a tensor is loaded on a device that runs `layers` (and the head when `head`).
+bool on_device(const gguf::TensorInfo& t, model::LayerRange layers, bool head) {
+  const std::optional<uint32_t> layer = tensor_layer(t.name);
+  return layer ? *layer >= layers.begin && *layer < layers.end : head;
+}
+
+// Tensors that go through matmul on a device: every matrix it holds except the token
+// embedding, which is only looked up by row unless the head reuses it (tied embeddings).
+Status check_weight_types(const gguf::File& file, const backend::Backend& backend, model::LayerRange layers,
+                          bool head) {
   const bool tied = file.find_tensor("output.weight") == nullptr;
   std::vector<std::string> bad;
   std::set<std::string> bad_types;
   for (const gguf::TensorInfo& t : file.tensors()) {
-    if (t.ne.size() < 2 || t.ne[1] < 2) continue;
+    if (t.ne.size() < 2 || t.ne[1] < 2 || !on_device(t, layers, head)) continue;
     if (t.name == "token_embd.weight" && !tied) continue;
     if (backend.check_weight_type(t.name, t.type).ok()) continue;
     bad.push_back(t.name);
@@ -137,6 +161,25 @@ Status check_weight_types(const gguf::File& file, const backend::Backend& backen
                      "them to one of: {}",
                      bad.size(), bad.front(), types, backend_label(backend), supported);
 }
+
+// One physical device (the CPU, or CUDA GPU N): its backend when one could be opened, to ask
+// for its memory, weight types and K/V pairs. Entries of the placement that name the same GPU
+// share it.
+struct PhysicalDevice {
+  model::Device device;
+  std::unique_ptr<backend::Backend> backend;  // null: could not be opened (unknown_reason says why)
+  std::string unknown_reason;
+  HostMemory mem;
+  std::string label() const { return device.is_gpu() ? device.name() : "CPU"; }
+};
+
+// What one entry of the placement holds.
+struct DevicePlan {
+  size_t physical = 0;  // index into the physical devices
+  model::LayerRange layers;
+  bool head = false;  // the model's device: embeddings, head and the hidden states between stages
+  Plan plan;
+};
 
 Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
   STRATA_ASSIGN_OR_RETURN(const dist::CoordinatorOptions coordinator, coordinator_options(worker_flags));
@@ -163,10 +206,43 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
   auto hp_read = model::read_hparams(file);
   if (!hp_read.ok()) return hp_read.status().with_context(fmt::format("'{}'", args.model));
   const model::HParams& hp = *hp_read;
-  // With -ngl the plan is for the GPU: its memory, its weight types and K/V pairs.
-  STRATA_ASSIGN_OR_RETURN(auto backend, make_compute_backend({args.n_gpu_layers, args.device,
-                                                              static_cast<int>(args.threads)},
-                                                             hp.n_layer));
+
+  // Where each layer would run. A build without CUDA still prints the plan of a GPU placement
+  // (then refuses it), so a GPU machine's configuration can be planned anywhere.
+  ComputeOptions compute;
+  compute.n_gpu_layers = args.n_gpu_layers;
+  compute.device = args.device;
+  compute.tensor_split = worker_flags.tensor_split;
+  compute.workers = !coordinator.workers.empty();
+  compute.threads = static_cast<int>(args.threads);
+  STRATA_ASSIGN_OR_RETURN(const model::DevicePlacement placement,
+                          plan_compute(compute, hp.n_layer, /*refuse_without_cuda=*/false));
+
+  // Open each physical device once, for its memory and capabilities (nothing is loaded).
+  std::vector<PhysicalDevice> physical;
+  std::vector<DevicePlan> entries;
+  for (size_t d = 0; d < placement.devices.size(); ++d) {
+    const model::Device& device = placement.devices[d];
+    size_t p = 0;
+    while (p < physical.size() && !(physical[p].device == device)) ++p;
+    if (p == physical.size()) {
+      PhysicalDevice pd;
+      pd.device = device;
+      if (device.is_gpu() && !have_cuda()) {
+        pd.unknown_reason = "this strata was built without the CUDA backend";
+      } else {
+        auto opened = make_device_backend(device, compute.threads);
+        if (opened.ok()) {
+          pd.backend = std::move(*opened);
+          pd.mem = host_memory(pd.backend->capabilities());
+        } else {
+          pd.unknown_reason = opened.status().message();
+        }
+      }
+      physical.push_back(std::move(pd));
+    }
+    entries.push_back({p, placement.layers_of(d), d == 0, {}});
+  }
 
   kv::KvConfig kv_config;
   kv_config.n_seq = static_cast<uint32_t>(args.parallel);
@@ -179,31 +255,70 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
   std::vector<CheckResult> checks;
   std::vector<std::string> warnings;
   checks.push_back({"architecture", true, fmt::format("{} is supported", arch)});
+  if (placement.uses_gpu() && !have_cuda()) {
+    const Status refused = plan_compute(compute, hp.n_layer).status();
+    checks.push_back({"devices", false, refused.message()});
+  }
+  for (const PhysicalDevice& pd : physical) {
+    if (pd.backend == nullptr && have_cuda()) {
+      warnings.push_back(fmt::format("{} could not be opened ({}): its free memory is unknown and its weight types "
+                                     "and K/V pairs were not checked",
+                                     pd.device.name(), pd.unknown_reason));
+    }
+  }
   {
-    const Status st = check_weight_types(file, *backend);
+    Status st;
+    for (const DevicePlan& e : entries) {
+      const PhysicalDevice& pd = physical[e.physical];
+      if (pd.backend == nullptr) continue;
+      st = check_weight_types(file, *pd.backend, e.layers, e.head);
+      if (!st.ok()) {
+        if (!placement.single_device()) st = st.with_context(pd.device.name());
+        break;
+      }
+    }
     checks.push_back({"weight types", st.ok(), st.ok() ? "every matrix can be multiplied (" + type_counts(file) + ")"
                                                        : st.message()});
   }
   {
     Status st = kv::check_cache_type("K", type_k, hp.head_dim_k);
     if (st.ok()) st = kv::check_cache_type("V", type_v, hp.head_dim_v);
-    if (st.ok()) st = backend->check_kv_types(type_k, type_v, static_cast<int>(hp.head_dim_k));
+    for (const DevicePlan& e : entries) {
+      const PhysicalDevice& pd = physical[e.physical];
+      if (!st.ok() || pd.backend == nullptr || e.layers.size() == 0) continue;
+      st = pd.backend->check_kv_types(type_k, type_v, static_cast<int>(hp.head_dim_k));
+      if (!st.ok() && !placement.single_device()) st = st.with_context(pd.device.name());
+    }
     checks.push_back({"kv types", st.ok(),
                       st.ok() ? fmt::format("K {} and V {} work with head_dim {}", quant::type_name(type_k),
                                             quant::type_name(type_v), hp.head_dim_k)
                               : st.message()});
   }
 
-  Plan plan;
-  for (const gguf::TensorInfo& t : file.tensors()) plan.weights += t.n_bytes;
-  plan.scratch = scratch_estimate(hp, n_batch, n_outputs, static_cast<uint64_t>(args.threads));
-  const kv::KvShape shape{hp.n_layer, hp.n_head_kv, hp.head_dim_k, hp.head_dim_v};
-  if (checks.back().ok) {
-    auto kv_memory = kv::estimate_kv_memory(shape, kv_config);
-    if (kv_memory.ok()) {
-      plan.kv = *kv_memory;
-    } else {
-      checks.push_back({"context", false, kv_memory.status().message()});
+  // Each entry's share: its layers' weights, KV and activations; the model's device also the
+  // embeddings, head and the model's buffers; a bridged device its copy of the hidden states.
+  const bool kv_types_ok = checks.back().ok;
+  bool have_kv = kv_types_ok;
+  for (DevicePlan& e : entries) {
+    for (const gguf::TensorInfo& t : file.tensors()) {
+      if (on_device(t, e.layers, e.head)) e.plan.weights += t.n_bytes;
+    }
+    if (e.layers.size() > 0) {
+      e.plan.scratch += stage_scratch_estimate(hp, n_batch, static_cast<uint64_t>(args.threads));
+      if (!e.head) e.plan.scratch += 4 * n_batch * hp.n_embd;
+    }
+    if (e.head) e.plan.scratch += model_scratch_estimate(hp, n_batch, n_outputs);
+    if (kv_types_ok && e.layers.size() > 0) {
+      const kv::KvShape shape{e.layers.size(), hp.n_head_kv, hp.head_dim_k, hp.head_dim_v};
+      auto kv_memory = kv::estimate_kv_memory(shape, kv_config);
+      if (kv_memory.ok()) {
+        e.plan.kv = *kv_memory;
+      } else {
+        have_kv = false;
+        if (checks.back().name != "context") checks.push_back({"context", false, kv_memory.status().message()});
+      }
+    } else if (kv_types_ok) {
+      e.plan.kv = kv::KvMemory{};
     }
   }
   if (kv_config.n_ctx > hp.n_ctx_train && hp.n_ctx_train > 0) {
@@ -212,18 +327,43 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
                                    kv_config.n_ctx, hp.n_ctx_train, hp.n_ctx_train));
   }
 
-  const HostMemory mem = host_memory(backend->capabilities());
-  if (plan.kv) {
-    const bool fits = mem.available == 0 || plan.total() <= mem.available;
-    std::string message = fmt::format("needs {} of {} available", gib(plan.total()), gib(mem.available));
+  if (have_kv && placement.single_device()) {
+    const Plan& plan = entries.front().plan;
+    const PhysicalDevice& pd = physical.front();
+    const HostMemory& mem = pd.mem;
+    const bool known = pd.backend != nullptr;
+    const bool fits = !known || mem.available == 0 || plan.total() <= mem.available;
+    std::string message = known ? fmt::format("needs {} of {} available", gib(plan.total()), gib(mem.available))
+                                : fmt::format("needs {}; free memory of {} unknown", gib(plan.total()),
+                                              pd.device.name());
     if (!fits) {
-      const uint64_t per_cell = shape.n_layer * (plan.kv->k_row_bytes + plan.kv->v_row_bytes);
+      const uint64_t per_cell = uint64_t{hp.n_layer} * (plan.kv->k_row_bytes + plan.kv->v_row_bytes);
       const uint64_t fixed = plan.weights + plan.scratch;
       const uint64_t room = mem.available > fixed ? mem.available - fixed : 0;
       const uint64_t max_ctx = per_cell > 0 ? room / per_cell / 256 * 256 : 0;
       message += max_ctx >= kv_config.n_seq
                      ? fmt::format("; use -c {} or less, or smaller cache types (-ctk/-ctv q8_0 or q4_0)", max_ctx)
                      : "; the weights alone do not fit: use a smaller quantization of the model";
+    }
+    checks.push_back({"memory", fits, message});
+  } else if (have_kv) {
+    // Entries on one physical device (a GPU named twice) add up against its free memory.
+    std::string message;
+    bool fits = true;
+    for (size_t p = 0; p < physical.size(); ++p) {
+      uint64_t need = 0;
+      for (const DevicePlan& e : entries) need += e.physical == p ? e.plan.total() : 0;
+      const PhysicalDevice& pd = physical[p];
+      const bool known = pd.backend != nullptr && pd.mem.available > 0;
+      if (known && need > pd.mem.available) {
+        fits = false;
+        message = fmt::format("{} needs {} but has {} available; put fewer layers there (-ngl, -ts) or use a "
+                              "smaller -c or cache types (-ctk/-ctv q8_0 or q4_0)",
+                              pd.device.name(), gib(need), gib(pd.mem.available));
+        break;
+      }
+      message += fmt::format("{}{} needs {}{}", message.empty() ? "" : "; ", pd.device.name(), gib(need),
+                             known ? " of " + gib(pd.mem.available) + " available" : " (free memory unknown)");
     }
     checks.push_back({"memory", fits, message});
   }
@@ -233,11 +373,14 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
     model::ModelConfig config;
     config.kv = kv_config;
     config.n_batch = static_cast<uint32_t>(n_batch);
-    auto placement = dist::plan_distributed(file, config, coordinator);
-    checks.push_back({"workers", placement.ok(),
-                      placement.ok() ? fmt::format("{} worker(s) take the layers", coordinator.workers.size())
-                                     : placement.status().message()});
-    if (placement.ok() && !args.json) std::printf("placement:\n%s", placement->to_text().c_str());
+    auto placement_over_workers = dist::plan_distributed(file, config, coordinator);
+    checks.push_back({"workers", placement_over_workers.ok(),
+                      placement_over_workers.ok()
+                          ? fmt::format("{} worker(s) take the layers", coordinator.workers.size())
+                          : placement_over_workers.status().message()});
+    if (placement_over_workers.ok() && !args.json) {
+      std::printf("placement:\n%s", placement_over_workers->to_text().c_str());
+    }
   }
   bool supported = true;
   std::string reason;
@@ -248,6 +391,9 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
     }
   }
 
+  auto description = [&](const PhysicalDevice& pd) {
+    return pd.backend != nullptr ? pd.backend->capabilities().device : std::string("not opened");
+  };
   if (args.json) {
     Json j;
     j["model"] = args.model;
@@ -261,18 +407,29 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
     j["type_v"] = quant::type_name(type_v);
     j["n_batch"] = n_batch;
     j["n_threads"] = args.threads;
-    Json device;
-    device["name"] = backend_label(*backend);
-    device["description"] = backend->capabilities().device;
-    device["memory_total"] = mem.total;
-    device["memory_available"] = mem.available;
-    device["weights_bytes"] = plan.weights;
-    device["kv_bytes"] = plan.kv ? Json(plan.kv->total_bytes()) : Json(nullptr);
-    device["k_bytes"] = plan.kv ? Json(plan.kv->k_bytes) : Json(nullptr);
-    device["v_bytes"] = plan.kv ? Json(plan.kv->v_bytes) : Json(nullptr);
-    device["scratch_bytes"] = plan.scratch;
-    device["total_bytes"] = plan.total();
-    j["devices"] = Json::array({device});
+    j["placement"] = placement.to_text();
+    j["devices"] = Json::array();
+    for (size_t d : placement.layer_order()) {
+      const DevicePlan& e = entries[d];
+      const PhysicalDevice& pd = physical[e.physical];
+      const bool known = pd.backend != nullptr;
+      Json device;
+      device["name"] = pd.device.is_gpu() ? "CUDA" : "CPU";
+      device["device"] = pd.device.name();
+      device["description"] = description(pd);
+      device["layers"] = e.layers.size() > 0 ? Json::array({e.layers.begin, e.layers.end}) : Json::array();
+      device["embeddings_and_head"] = e.head;
+      device["memory_total"] = known ? Json(pd.mem.total) : Json(nullptr);
+      device["memory_available"] = known ? Json(pd.mem.available) : Json(nullptr);
+      if (!known) device["memory_unknown_reason"] = pd.unknown_reason;
+      device["weights_bytes"] = e.plan.weights;
+      device["kv_bytes"] = e.plan.kv ? Json(e.plan.kv->total_bytes()) : Json(nullptr);
+      device["k_bytes"] = e.plan.kv ? Json(e.plan.kv->k_bytes) : Json(nullptr);
+      device["v_bytes"] = e.plan.kv ? Json(e.plan.kv->v_bytes) : Json(nullptr);
+      device["scratch_bytes"] = e.plan.scratch;
+      device["total_bytes"] = e.plan.total();
+      j["devices"].push_back(device);
+    }
     j["checks"] = Json::array();
     for (const CheckResult& c : checks) j["checks"].push_back({{"name", c.name}, {"ok", c.ok}, {"message", c.message}});
     j["warnings"] = warnings;
@@ -287,21 +444,45 @@ Status check(const CheckArgs& args, const WorkerFlags& worker_flags) {
                 static_cast<unsigned long long>(kv_config.n_ctx / kv_config.n_seq),
                 std::string(quant::type_name(type_k)).c_str(), std::string(quant::type_name(type_v)).c_str(),
                 static_cast<unsigned long long>(n_batch), static_cast<long long>(args.threads));
-    std::printf("device %s (%s): %s total, %s available\n", backend_label(*backend).c_str(),
-                backend->capabilities().device.c_str(), gib(mem.total).c_str(), gib(mem.available).c_str());
-    std::printf("  weights  %12s  (%llu bytes)\n", gib(plan.weights).c_str(),
-                static_cast<unsigned long long>(plan.weights));
-    if (plan.kv) {
-      std::printf("  KV       %12s  (%llu bytes: K %s, V %s)\n", gib(plan.kv->total_bytes()).c_str(),
-                  static_cast<unsigned long long>(plan.kv->total_bytes()), gib(plan.kv->k_bytes).c_str(),
-                  gib(plan.kv->v_bytes).c_str());
-    } else {
-      std::printf("  KV       %12s\n", "n/a");
+    if (!placement.single_device() || placement.uses_gpu()) {
+      std::printf("layers:   %s\n", placement.to_text().c_str());
     }
-    std::printf("  scratch  %12s  (%llu bytes, estimate for a batch of %llu)\n", gib(plan.scratch).c_str(),
-                static_cast<unsigned long long>(plan.scratch), static_cast<unsigned long long>(n_batch));
-    std::printf("  total    %12s  (%llu bytes)\n", gib(plan.total()).c_str(),
-                static_cast<unsigned long long>(plan.total()));
+    std::vector<bool> shown(physical.size(), false);
+    for (size_t d : placement.layer_order()) {
+      const DevicePlan& e = entries[d];
+      const PhysicalDevice& pd = physical[e.physical];
+      std::string memory;
+      if (pd.backend == nullptr) {
+        memory = fmt::format("free memory unknown ({})", pd.unknown_reason);
+      } else {
+        memory = fmt::format("{} total, {} available", gib(pd.mem.total), gib(pd.mem.available));
+        if (shown[e.physical]) memory += " (shared with its other entry)";
+      }
+      shown[e.physical] = true;
+      std::printf("device %s (%s): %s\n", pd.label().c_str(), description(pd).c_str(), memory.c_str());
+      if (!placement.single_device()) {
+        std::string holds = e.layers.size() == 0 ? std::string()
+                            : e.layers.size() == 1
+                                ? fmt::format("layer {}", e.layers.begin)
+                                : fmt::format("layers {}-{}", e.layers.begin, e.layers.end - 1);
+        if (e.head) holds += holds.empty() ? "embeddings and head" : ", embeddings and head";
+        std::printf("  holds    %s\n", holds.c_str());
+      }
+      const Plan& plan = e.plan;
+      std::printf("  weights  %12s  (%llu bytes)\n", gib(plan.weights).c_str(),
+                  static_cast<unsigned long long>(plan.weights));
+      if (plan.kv) {
+        std::printf("  KV       %12s  (%llu bytes: K %s, V %s)\n", gib(plan.kv->total_bytes()).c_str(),
+                    static_cast<unsigned long long>(plan.kv->total_bytes()), gib(plan.kv->k_bytes).c_str(),
+                    gib(plan.kv->v_bytes).c_str());
+      } else {
+        std::printf("  KV       %12s\n", "n/a");
+      }
+      std::printf("  scratch  %12s  (%llu bytes, estimate for a batch of %llu)\n", gib(plan.scratch).c_str(),
+                  static_cast<unsigned long long>(plan.scratch), static_cast<unsigned long long>(n_batch));
+      std::printf("  total    %12s  (%llu bytes)\n", gib(plan.total()).c_str(),
+                  static_cast<unsigned long long>(plan.total()));
+    }
     for (const CheckResult& c : checks) {
       std::printf("%-13s %s: %s\n", (c.name + ":").c_str(), c.ok ? "ok" : "FAIL", c.message.c_str());
     }
@@ -330,9 +511,7 @@ const bool kRegistered = register_command({
           app.add_option("--parallel", a->parallel, "(-np) parallel sequences sharing the context")
               ->capture_default_str();
           app.add_option("-t,--threads", a->threads, "CPU threads")->capture_default_str();
-          app.add_option("--n-gpu-layers", a->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
-              ->capture_default_str();
-          app.add_option("--device", a->device, "auto, cpu or cuda:N")->capture_default_str();
+          add_compute_flags(app, a->n_gpu_layers, a->device, nullptr);
           app.add_flag("--json", a->json, "print the plan as one JSON object");
           auto workers = std::make_shared<WorkerFlags>();
           add_worker_flags(app, *workers);

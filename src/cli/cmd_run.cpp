@@ -1,4 +1,4 @@
-// `strata run`: load a model on the CPU, run a prompt as one batch and generate tokens.
+// `strata run`: load a model (CPU, or GPUs with -ngl), run a prompt as one batch and generate tokens.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -49,6 +49,7 @@ struct RunArgs {
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t n_gpu_layers = 0;
   std::string device = "auto";
+  std::string tensor_split;
   std::string logits_out;
   bool json = false;
   bool ignore_eos = false;
@@ -189,15 +190,26 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
     }
   }
 
-  STRATA_ASSIGN_OR_RETURN(auto backend,
-                          make_compute_backend({args.n_gpu_layers, args.device, settings.n_threads}, hp->n_layer));
-  STRATA_TRY(backend->check_kv_types(kv.type_k, kv.type_v, static_cast<int>(hp->head_dim_k)));
-  const uint64_t memory = backend->capabilities().memory_bytes;
-  if (memory > 0 && kv_memory.total_bytes() > memory) {
-    return resource_exhausted("a KV cache of {} cells needs {:.1f} GiB, more than this machine's {:.1f} GiB; use a "
-                              "smaller -c or quantized cache types (-ctk/-ctv q8_0, q4_0)",
-                              kv.n_ctx, static_cast<double>(kv_memory.total_bytes()) / (1 << 30),
-                              static_cast<double>(memory) / (1 << 30));
+  ComputeOptions compute;
+  compute.n_gpu_layers = args.n_gpu_layers;
+  compute.device = args.device;
+  compute.tensor_split = args.tensor_split;
+  compute.threads = settings.n_threads;
+  STRATA_ASSIGN_OR_RETURN(const ComputeBackends backends, ComputeBackends::create(compute, hp->n_layer));
+  STRATA_TRY(backends.check_kv_types(kv.type_k, kv.type_v, static_cast<int>(hp->head_dim_k)));
+  // Each device holds the KV rows of its own layers.
+  const model::DevicePlacement& placement = backends.placement();
+  for (const model::DeviceStage& stage : placement.stages) {
+    const uint64_t memory = backends.device_backend(stage.device).capabilities().memory_bytes;
+    const uint64_t kv_bytes = kv_memory.total_bytes() / hp->n_layer * stage.layers.size();
+    if (memory > 0 && kv_bytes > memory) {
+      const model::Device& device = placement.devices[stage.device];
+      return resource_exhausted("a KV cache of {} cells needs {:.1f} GiB{}, more than {} {:.1f} GiB; use a smaller "
+                                "-c or quantized cache types (-ctk/-ctv q8_0, q4_0)",
+                                kv.n_ctx, static_cast<double>(kv_bytes) / (1 << 30),
+                                device.is_gpu() ? " on " + device.name() : "",
+                                device.is_gpu() ? "its" : "this machine's", static_cast<double>(memory) / (1 << 30));
+    }
   }
   model::ModelConfig config;
   config.kv = kv;
@@ -205,7 +217,7 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
   // Longer prompts run in pieces of kMaxBatch tokens, which bounds the scratch memory.
   config.n_batch = static_cast<uint32_t>(std::min<size_t>(prompt.size(), kMaxBatch));
   config.n_outputs = args.logits_out.empty() ? 1 : config.n_batch;
-  auto loaded = model::Model::load(*file, *backend, config);
+  auto loaded = load_local_model(*file, backends, config);
   if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", args.model));
   model::Model& model = **loaded;
 
@@ -281,7 +293,7 @@ Status run(const RunArgs& args, bool prompt_given, bool tokens_given) {
 
 const bool kRegistered = register_command({
     .name = "run",
-    .description = "run a prompt through a model on the CPU and generate tokens",
+    .description = "run a prompt through a model (CPU, or GPUs with -ngl) and generate tokens",
     .order = 20,
     .setup =
         [](CLI::App& app) {
@@ -305,9 +317,7 @@ const bool kRegistered = register_command({
           app.add_option("--flash-attn", args->flash_attn, "(-fa) flash attention: on, off or auto")
               ->capture_default_str();
           app.add_option("-t,--threads", args->threads, "CPU threads")->capture_default_str();
-          app.add_option("--n-gpu-layers", args->n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
-              ->capture_default_str();
-          app.add_option("--device", args->device, "auto, cpu or cuda:N")->capture_default_str();
+          add_compute_flags(app, args->n_gpu_layers, args->device, &args->tensor_split);
           app.add_option("--logits-out", args->logits_out,
                          "write the prompt's logits (float32 little-endian, n_prompt x n_vocab) to this file");
           app.add_flag("--json", args->json, "print one JSON object: tokens, text and timings");

@@ -136,8 +136,14 @@ Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
 
   const int threads = options.threads > 0 ? static_cast<int>(options.threads)
                                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  STRATA_ASSIGN_OR_RETURN(auto backend,
-                          cli::make_compute_backend({options.n_gpu_layers, options.device, threads}, hp.n_layer));
+  ComputeOptions compute;
+  compute.n_gpu_layers = options.n_gpu_layers;
+  compute.device = options.device;
+  compute.tensor_split = worker_flags.tensor_split;
+  compute.workers = !coordinator.workers.empty();
+  compute.threads = threads;
+  STRATA_ASSIGN_OR_RETURN(const ComputeBackends backends, ComputeBackends::create(compute, hp.n_layer));
+  backend::Backend& backend = backends.model_backend();
   model::ModelConfig config;
   config.kv = kv;
   config.flash_attn = options.flash_attn != "off" && options.flash_attn != "0";
@@ -156,11 +162,11 @@ Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
   std::unique_ptr<model::Model> local;
   std::unique_ptr<dist::DistributedModel> distributed;
   if (coordinator.workers.empty()) {
-    auto loaded = model::Model::load(*file, *backend, config);
+    auto loaded = load_local_model(*file, backends, config);
     if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}'", path));
     local = std::move(*loaded);
   } else {
-    auto loaded = dist::load_distributed(*file, *backend, config, coordinator);
+    auto loaded = dist::load_distributed(*file, backend, config, coordinator);
     if (!loaded.ok()) return loaded.status().with_context(fmt::format("loading '{}' over workers", path));
     distributed = std::move(*loaded);
     dist::DistributedModel* dm = distributed.get();
@@ -170,10 +176,12 @@ Status serve(server::ServeOptions& options, const WorkerFlags& worker_flags) {
     };
     scheduler_config.cache_epoch = [dm] { return dm->resets(); };
   }
+  const model::DevicePlacement& placement = backends.placement();
   model::Model* const model = local ? local.get() : &distributed->model();
   spdlog::info("loaded {} on {}: {} layers, {:.1f} MiB of weights, KV cache {} cells ({} slot(s) of {}) K={} V={} "
                "({:.1f} MiB), {} threads",
-               path, cli::backend_label(*backend), hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
+               path, placement.single_device() ? cli::backend_label(backend) : placement.to_text(),
+               hp.n_layer, static_cast<double>(model->weight_bytes()) / (1 << 20), kv.n_ctx, kv.n_seq,
                kv.n_ctx / kv.n_seq, quant::type_name(*type_k), quant::type_name(*type_v),
                static_cast<double>(model->kv_bytes()) / (1 << 20), threads);
   STRATA_ASSIGN_OR_RETURN(auto scheduler, engine::Scheduler::create(*model, scheduler_config));

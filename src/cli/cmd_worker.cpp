@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <climits>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +18,7 @@
 #include "cli/compute_backend.h"
 #include "dist/protocol.h"
 #include "dist/worker_server.h"
+#include "model/device_placement.h"
 
 namespace strata::cli {
 namespace {
@@ -114,21 +114,18 @@ Status run_worker(const WorkerArgs& args) {
     STRATA_ASSIGN_OR_RETURN(options.core.memory_limit, parse_memory(args.mem));
   }
 
-  if (args.device != "cpu" && args.device != "cuda" && args.device.rfind("cuda:", 0) != 0) {
-    return invalid_argument("--device '{}' is not a device; use cpu, cuda or cuda:N", args.device);
+  // A worker runs every layer a coordinator gives it on one device (its stage backend).
+  if (args.device.find(',') != std::string::npos) {
+    return invalid_argument("--device {}: a worker serves its stages on one device; start one worker per GPU",
+                            args.device);
   }
-  if (args.device != "cpu" && !have_cuda()) {
+  STRATA_ASSIGN_OR_RETURN(const model::Device device, model::parse_device(args.device));
+  if (device.is_gpu() && !have_cuda()) {
     return unsupported("--device {}: this strata was built without the CUDA backend; use --device cpu, or build "
                        "with `make cuda`",
                        args.device);
   }
-  ComputeOptions compute;
-  compute.device = args.device;
-  compute.threads = static_cast<int>(args.threads);
-  // Every layer a coordinator gives this worker runs on the chosen device (n_layer is not
-  // known until a stage is prepared, so no split is asked for).
-  compute.n_gpu_layers = args.device == "cpu" ? 0 : INT32_MAX;
-  STRATA_ASSIGN_OR_RETURN(auto backend, make_compute_backend(compute, 0));
+  STRATA_ASSIGN_OR_RETURN(auto backend, make_device_backend(device, static_cast<int>(args.threads)));
   STRATA_ASSIGN_OR_RETURN(auto server, dist::WorkerServer::start(*backend, options));
   // Tests and scripts read the bound port from this line (--port 0 picks a free one).
   std::printf("strata worker listening on %s\n", server->address().c_str());

@@ -17,8 +17,9 @@ void add_worker_flags(CLI::App& app, WorkerFlags& flags) {
   app.add_option("--worker-token", flags.token, "the workers' token (default: $STRATA_TOKEN)");
   app.add_option("--tls-ca", flags.tls_ca, "PEM file of the CA that signed the workers' certificates (TLS)");
   app.add_option("--tensor-split", flags.tensor_split,
-                 "(-ts) layer ratios: one per worker, or one more first for this process (default: by the memory "
-                 "each worker offers)");
+                 "(-ts) layer ratios. With --worker: one per worker, or one more first for this process (default: "
+                 "by the memory each worker offers). Without: one per GPU of --device for -ngl's layers (default: "
+                 "equal)");
 }
 
 Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags) {
@@ -31,10 +32,8 @@ Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags) {
     STRATA_ASSIGN_OR_RETURN(std::vector<std::string> more, dist::parse_worker_list(flags.rpc));
     options.workers.insert(options.workers.end(), more.begin(), more.end());
   }
-  if (!flags.tensor_split.empty()) {
-    if (options.workers.empty()) {
-      return invalid_argument("-ts {} splits layers over workers, but no --worker is given", flags.tensor_split);
-    }
+  // Without workers, -ts splits this process's GPU layers instead (ComputeOptions::tensor_split).
+  if (!flags.tensor_split.empty() && !options.workers.empty()) {
     STRATA_ASSIGN_OR_RETURN(options.tensor_split, dist::parse_tensor_split(flags.tensor_split));
   }
   options.client.token = flags.token;

@@ -1,6 +1,7 @@
 // The coordinator's flags for running a model's layers on `strata worker` processes:
 // --worker HOST:PORT (repeatable), --rpc a,b (llama.cpp's spelling), --worker-token (or env
-// STRATA_TOKEN), --tls-ca, -ts/--tensor-split. Shared by serve, run, bench and check.
+// STRATA_TOKEN), --tls-ca, -ts/--tensor-split (over the workers; without --worker, over this process's
+// GPUs). Shared by serve, bench and check.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -24,7 +25,8 @@ struct WorkerFlags {
 void add_worker_flags(CLI::App& app, WorkerFlags& flags);
 
 // The coordinator options the flags ask for; no workers named: an empty worker list.
-// Errors: a malformed address or split, --tensor-split without workers.
+// Errors: a malformed address or split. Without workers -ts is left to the local placement
+// (ComputeOptions::tensor_split).
 Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags);
 
 }  // namespace strata::cli

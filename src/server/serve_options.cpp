@@ -18,9 +18,13 @@ void add_serve_flags(CLI::App& app, ServeOptions& o) {
   app.add_option("--cache-type-v", o.cache_type_v, "(-ctv) V cache type")->capture_default_str();
   app.add_option("--flash-attn", o.flash_attn, "(-fa) flash attention: on, off or auto")->capture_default_str();
   app.add_option("-t,--threads", o.threads, "CPU threads for generation (default: all)");
-  app.add_option("--n-gpu-layers", o.n_gpu_layers, "(-ngl) layers on the GPU: 0 (CPU) or all of them")
+  app.add_option("--n-gpu-layers", o.n_gpu_layers,
+                 "(-ngl) the last N layers on the GPU(s), the rest on the CPU; 0: CPU only, 999: all")
       ->capture_default_str();
-  app.add_option("--device", o.device, "auto, cpu or cuda:N")->capture_default_str();
+  app.add_option("--device", o.device,
+                 "auto, cpu, or the GPUs for -ngl's layers as a comma list (cuda:0,cuda:1); auto: cuda:0, or "
+                 "cuda:0..k-1 for k -ts ratios")
+      ->capture_default_str();
   app.add_option("--chat-template-file", o.chat_template_file, "Jinja chat template replacing the model's");
   app.add_option("--api-key", o.api_key, "require 'Authorization: Bearer KEY' (default: $STRATA_API_KEY)");
   app.add_option("--alias", o.alias, "model name in replies and /v1/models (default: the file name)");

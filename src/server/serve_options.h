@@ -23,8 +23,8 @@ struct ServeOptions {
   std::string cache_type_v = "f16";    // -ctv
   std::string flash_attn = "auto";     // -fa: on, off, auto
   int64_t threads = 0;                 // -t; 0: every CPU
-  int64_t n_gpu_layers = 0;            // -ngl: 0 = CPU; every layer = the whole model on the GPU
-  std::string device = "auto";         // --device: auto, cpu, cuda:N
+  int64_t n_gpu_layers = 0;            // -ngl: the last N layers on the GPU(s); 0 = CPU only
+  std::string device = "auto";         // --device: auto, cpu, or GPUs as a comma list (cuda:0,cuda:1)
   std::string chat_template_file;      // replaces the GGUF's template
   std::string api_key;                 // --api-key, else $STRATA_API_KEY
   std::string alias;                   // the model's name in replies and /v1/models

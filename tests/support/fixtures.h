@@ -16,7 +16,12 @@ inline std::filesystem::path fixtures_dir() {
 
 inline bool have_fixtures() { return std::filesystem::is_directory(fixtures_dir()); }
 
-inline std::filesystem::path strata_binary() { return STRATA_BINARY; }
+// The strata binary the CLI tests run: $STRATA_BINARY (a bundle copied to a GPU machine), else
+// the one this build made.
+inline std::filesystem::path strata_binary() {
+  if (const char* env = std::getenv("STRATA_BINARY"); env != nullptr && *env != 0) return env;
+  return STRATA_BINARY;
+}
 inline std::filesystem::path source_dir() { return STRATA_SOURCE_DIR; }
 
 }  // namespace strata::testing
