@@ -131,6 +131,19 @@ class Backend {
                           float eps) = 0;
   // y[t * y_stride + r] = dot(W row r, x row t) for r < w.n_rows; x rows are w.n_cols long.
   virtual Status matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride) = 0;
+  // One product of matmul_group: y[t * y_stride + r] = dot(W row r, x row t).
+  struct Product {
+    const WeightView* w = nullptr;
+    float* y = nullptr;
+    int64_t y_stride = 0;
+  };
+  // Several matmuls of the same x (q, k and v; gate and up), with results identical to one
+  // matmul() per product. A backend may prepare x once and run every product in one go (the
+  // CPU wakes its threads once instead of once per weight).
+  virtual Status matmul_group(std::span<const Product> products, const float* x, int64_t n_tokens) {
+    for (const Product& p : products) STRATA_TRY(matmul(*p.w, x, n_tokens, p.y, p.y_stride));
+    return {};
+  }
   // x[t * x_stride + i] += bias[i] (bias an F32 vector of n); x_stride 0 means n.
   virtual Status add_bias(float* x, const WeightView& bias, int64_t n_tokens, int64_t n, int64_t x_stride = 0) = 0;
   virtual Result<std::unique_ptr<RopeAngles>> create_rope(const RopeParams& params) = 0;

@@ -84,6 +84,7 @@ Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& fil
     ro.f16_hidden = options.f16_hidden;
     ro.micro_batches = options.micro_batches;
     ro.upload_progress = options.upload_progress;
+    ro.identities = IdentityMemo(options.identity_dir);
     STRATA_ASSIGN_OR_RETURN(auto remote, RemoteStage::create(dm->file_, backend, config, std::move(hops), ro));
     dm->remote_ = remote.get();
     stages.push_back(std::move(remote));

@@ -3,6 +3,7 @@
 // What `strata serve/run/bench/check --worker HOST:PORT` call.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct CoordinatorOptions {
   bool f16_hidden = false;           // send hidden states as f16 (half the bytes, not bit-exact)
   uint32_t micro_batches = 1;        // pipeline each batch as this many micro-batches (2+ workers)
   UploadProgress upload_progress;    // while a worker receives its layers
+  // Stage hashes remembered across restarts (identity_memo.h); the CLI uses
+  // <user cache dir>/stage-identities. Default: hash every start.
+  std::filesystem::path identity_dir;
 };
 
 // Splits "a,b" (--rpc) into addresses, each checked as HOST:PORT.

@@ -77,7 +77,7 @@ Result<std::unique_ptr<RemoteStage>> RemoteStage::create(const gguf::File& file,
       return invalid_argument("remote stages must be consecutive: layers {} follow {}", plan.layers.begin,
                               stage->plans_[i - 1].layers.end);
     }
-    STRATA_ASSIGN_OR_RETURN(StageIdentity id, stage_identity(file, plan.layers));
+    STRATA_ASSIGN_OR_RETURN(StageIdentity id, stage->options_.identities.identity(file, plan.layers));
     stage->weight_bytes_ += id.tensor_bytes;
     stage->identities_.push_back(id);
   }

@@ -18,6 +18,7 @@
 #include "backend/backend.h"
 #include "core/status.h"
 #include "dist/stage_identity.h"
+#include "dist/identity_memo.h"
 #include "dist/worker_client.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
@@ -40,6 +41,8 @@ struct RemoteStageOptions {
   // may differ in the last bits from one whole batch (matmul kernels depend on the row count).
   uint32_t micro_batches = 1;
   UploadProgress upload_progress;
+  // Where the stage hashes of the model file are remembered across restarts (default: none).
+  IdentityMemo identities;
 };
 
 struct Health {

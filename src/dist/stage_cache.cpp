@@ -8,6 +8,7 @@
 #include <set>
 #include <system_error>
 
+#include "dist/identity_memo.h"
 #include "dist/stage_identity.h"
 #include "gguf/writer.h"
 #include "quant/type.h"
@@ -245,7 +246,8 @@ Result<std::optional<gguf::File>> StageCache::find(const Hash128& content, model
   auto file = gguf::File::open(path);
   Status problem;
   if (file.ok()) {
-    auto id = stage_identity(*file, range);
+    // Verified when it was written; hashed again only if the file changed since (identity_memo.h).
+    auto id = IdentityMemo(dir_ / "identities").identity(*file, range);
     if (id.ok() && id->content == content) return std::optional<gguf::File>(*file);
     problem = id.ok() ? corrupt("its hash is {}", id->content.hex()) : id.status();
   } else {
@@ -281,6 +283,7 @@ Status StageCache::receive(const v1::UploadHeader& header, const ChunkSource& ne
   std::error_code ec;
   Status status = reader.finish();
   const model::LayerRange range{header.layer_begin(), header.layer_end()};
+  StageIdentity received;
   if (status.ok()) {
     auto file = gguf::File::open(incoming);
     if (!file.ok()) {
@@ -289,7 +292,9 @@ Status StageCache::receive(const v1::UploadHeader& header, const ChunkSource& ne
       auto id = stage_identity(*file, range);
       if (!id.ok()) {
         status = id.status();
-      } else if (id->content != content) {
+      } else if (id->content == content) {
+        received = *id;
+      } else {
         status = corrupt("the received stage hashes to {}, not the {} the coordinator announced; nothing was kept",
                          id->content.hex(), content.hex());
       }
@@ -303,6 +308,11 @@ Status StageCache::receive(const v1::UploadHeader& header, const ChunkSource& ne
   if (ec) {
     fs::remove(incoming, ec);
     return io_error("moving the received stage into the cache '{}' failed: {}", dir_.string(), ec.message());
+  }
+  // Remember the verified hash under the entry's final name, so the next prepare does not read
+  // the whole stage again.
+  if (auto entry = gguf::File::open(entry_path(content)); entry.ok()) {
+    IdentityMemo(dir_ / "identities").remember(*entry, range, received);
   }
   return {};
 }

@@ -8,6 +8,7 @@
 
 #include "dist/hidden_codec.h"
 #include "dist/protocol.h"
+#include "dist/identity_memo.h"
 #include "dist/stage_identity.h"
 #include "kv/cache_type.h"
 #include "model/hparams.h"
@@ -103,7 +104,9 @@ Result<std::optional<std::pair<gguf::File, std::string>>> WorkerCore::find_weigh
     if (!known.has_value()) {
       auto local_shape = stage_shape_hash(file, range);
       if (!local_shape.ok() || !(*local_shape == shape)) continue;  // another model: not worth reading
-      auto id = stage_identity(file, range);
+      // Remembered in the cache directory across restarts when there is one (identity_memo.h).
+      const IdentityMemo memo = cache_.has_value() ? IdentityMemo(cache_->dir() / "identities") : IdentityMemo();
+      auto id = memo.identity(file, range);
       if (!id.ok()) continue;
       known = id->content.hex();
       std::lock_guard lock(registry_mutex_);

@@ -125,9 +125,9 @@ Status Stage::attention_block(uint32_t il, const LayerWeights& w, const BatchMet
   const int64_t kv_width = int64_t{hp_.n_head_kv} * hp_.head_dim_k;
 
   STRATA_TRY(b.rms_norm(x, w.attn_norm, xn_, n, n_embd, hp_.rms_norm_eps));
-  STRATA_TRY(b.matmul(w.attn_q, xn_, n, q_, q_width));
-  STRATA_TRY(b.matmul(w.attn_k, xn_, n, k_, kv_width));
-  STRATA_TRY(b.matmul(w.attn_v, xn_, n, v_, kv_width));
+  const backend::Backend::Product qkv[] = {{&w.attn_q, q_, q_width}, {&w.attn_k, k_, kv_width},
+                                           {&w.attn_v, v_, kv_width}};
+  STRATA_TRY(b.matmul_group(qkv, xn_, n));
   if (!w.attn_q_bias.empty()) STRATA_TRY(b.add_bias(q_, w.attn_q_bias, n, q_width));
   if (!w.attn_k_bias.empty()) STRATA_TRY(b.add_bias(k_, w.attn_k_bias, n, kv_width));
   if (!w.attn_v_bias.empty()) STRATA_TRY(b.add_bias(v_, w.attn_v_bias, n, kv_width));
@@ -145,8 +145,8 @@ Status Stage::ffn_block(const LayerWeights& w, int64_t n, float* x) {
   const int64_t n_embd = hp_.n_embd;
   const int64_t n_ff = hp_.n_ff;
   STRATA_TRY(b.rms_norm(x, w.ffn_norm, xn_, n, n_embd, hp_.rms_norm_eps));
-  STRATA_TRY(b.matmul(w.ffn_gate, xn_, n, gate_, n_ff));
-  STRATA_TRY(b.matmul(w.ffn_up, xn_, n, up_, n_ff));
+  const backend::Backend::Product gate_up[] = {{&w.ffn_gate, gate_, n_ff}, {&w.ffn_up, up_, n_ff}};
+  STRATA_TRY(b.matmul_group(gate_up, xn_, n));
   STRATA_TRY(b.swiglu(gate_, up_, gate_, n, n_ff));
   STRATA_TRY(b.matmul(w.ffn_down, gate_, n, proj_, n_embd));
   return b.add(x, proj_, x, n, n_embd);

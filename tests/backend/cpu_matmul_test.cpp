@@ -255,6 +255,57 @@ TEST(Matmul, ChunkedRowSplitDoesNotChangeResults) {
   }
 }
 
+// A grouped call gives exactly what one call per weight gives, whatever the mix of types
+// (weights that prepare activations differently run in separate passes) and the shapes.
+TEST(Matmul, GroupEqualsOneCallPerWeight) {
+  const int64_t k = 2048;
+  const std::vector<std::vector<Type>> mixes = {
+      {Type::Q4_K, Type::Q4_K, Type::Q6_K},              // q, k, v of a Q4_K_M layer
+      {Type::Q4_K, Type::Q4_K},                          // gate, up
+      {Type::Q8_0, Type::Q4_K, Type::F16, Type::Q4_0, Type::BF16, Type::F32},  // every preparation
+  };
+  const int64_t rows[] = {256, 64, 512, 3, 200, 17};
+  for (const auto& mix : mixes) {
+    for (const int64_t n_tokens : {int64_t{1}, int64_t{5}}) {
+      for (const size_t threads : {1, 2}) {
+        ThreadPool pool(threads);
+        MatmulScratch scratch;
+        const std::vector<float> x = gaussian(static_cast<size_t>(k * n_tokens), 0.1f, 7);
+        std::vector<Weights> ws;
+        std::vector<std::vector<float>> want, got;
+        std::vector<MatmulWeight> group;
+        for (size_t i = 0; i < mix.size(); ++i) {
+          ws.push_back(make_weights(mix[i], rows[i], k, 100 + static_cast<uint32_t>(i)));
+          want.emplace_back(static_cast<size_t>(rows[i] * n_tokens), -1.f);
+          got.emplace_back(static_cast<size_t>(rows[i] * n_tokens), -2.f);
+        }
+        for (size_t i = 0; i < mix.size(); ++i) {
+          ASSERT_TRUE(matmul(mix[i], ws[i].bytes.data(), ws[i].row_bytes, rows[i], k, x.data(), n_tokens,
+                             want[i].data(), rows[i], pool, scratch)
+                          .ok());
+          group.push_back({mix[i], ws[i].bytes.data(), ws[i].row_bytes, rows[i], got[i].data(), rows[i]});
+        }
+        ASSERT_TRUE(matmul_group(group, k, x.data(), n_tokens, pool, scratch).ok());
+        for (size_t i = 0; i < mix.size(); ++i) {
+          EXPECT_EQ(got[i], want[i]) << quant::type_name(mix[i]) << " in a group of " << mix.size() << ", "
+                                     << n_tokens << " tokens, " << threads << " threads";
+        }
+      }
+    }
+  }
+  // A bad weight anywhere in the group fails the call before anything runs, naming it.
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const Weights w = make_weights(Type::Q4_K, 4, k, 1);
+  std::vector<float> x(static_cast<size_t>(k)), y(8, 3.f);
+  const MatmulWeight bad[] = {{Type::Q4_K, w.bytes.data(), w.row_bytes, 4, y.data(), 4},
+                              {Type::Q8_K, w.bytes.data(), w.row_bytes, 4, y.data() + 4, 4}};
+  const Status st = matmul_group(bad, k, x.data(), 1, pool, scratch);
+  EXPECT_EQ(st.code(), ErrorCode::kUnsupported);
+  EXPECT_NE(st.message().find("q8_K"), std::string::npos) << st.message();
+  EXPECT_EQ(y[0], 3.f);
+}
+
 // Rows whose block count is not a multiple of 8 (the one-token kernels take 8 blocks at a
 // time, then one by one), with 1 token: against the reference with the rounded activations.
 TEST(Matmul, OneTokenRowsWithTailBlocks) {

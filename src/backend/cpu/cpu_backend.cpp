@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -154,6 +156,26 @@ Status CpuBackend::get_rows(const WeightView& table, std::span<const int32_t> id
 Status CpuBackend::rms_norm(const float* x, const WeightView& w, float* y, int64_t n_tokens, int64_t n, float eps) {
   STRATA_TRY(check_vector("rms_norm", w, n));
   return cpu::rms_norm(x, w.floats(), y, n_tokens, n, eps, pool_);
+}
+
+Status CpuBackend::matmul_group(std::span<const Product> products, const float* x, int64_t n_tokens) {
+  std::array<cpu::MatmulWeight, cpu::kMaxGroup> weights;
+  if (products.empty()) return {};
+  const int64_t k = products[0].w->n_cols;
+  for (size_t first = 0; first < products.size(); first += weights.size()) {
+    const size_t n = std::min(weights.size(), products.size() - first);
+    for (size_t i = 0; i < n; ++i) {
+      const WeightView& w = *products[first + i].w;
+      if (w.n_cols != k) {
+        return invalid_argument("matmul_group: weights of {} and {} columns multiply one input; they must match", k,
+                                w.n_cols);
+      }
+      weights[i] = {w.type, w.data, w.row_bytes, w.n_rows, products[first + i].y, products[first + i].y_stride};
+    }
+    STRATA_TRY(cpu::matmul_group(std::span<const cpu::MatmulWeight>(weights.data(), n), k, x, n_tokens, pool_,
+                                 matmul_scratch_));
+  }
+  return {};
 }
 
 Status CpuBackend::matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride) {

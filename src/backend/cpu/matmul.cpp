@@ -2,6 +2,7 @@
 // over threads; the arithmetic lives in the per-instruction-set kernels.
 #include "backend/cpu/matmul.h"
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -85,15 +86,25 @@ struct RowChunks {
   }
 };
 
+// One weight of a call: its rows, where its products go, and the chunks its rows are handed
+// out in. Aligned so threads claiming chunks of different weights do not share a cache line.
+struct WeightRows {
+  RowJob job;  // row range filled in per chunk
+  alignas(64) RowChunks chunks;
+};
+
 // Everything a call's threads share; lambdas capture only a pointer to it, so building the
 // std::function for the pool does not allocate.
 struct CallContext {
   const IsaKernels* kernels;
-  RowJob job;  // row range filled in per chunk
-  RowChunks chunks;
+  std::array<WeightRows, kMaxGroup> weights;
+  size_t n_weights;
   size_t thread_scratch_bytes;
   uint8_t* thread_scratch;
-  // Activation preparation.
+  // Activation preparation, shared by every weight of the call.
+  quant::Type prep_type;  // the weights' type (round_acts needs it)
+  int64_t k;
+  int64_t n_tokens;
   const float* x;
   ActMode mode;
   QuantActs acts;
@@ -108,11 +119,11 @@ struct CallContext {
 };
 
 void prepare_tokens(const CallContext& c, int64_t t0, int64_t t1) {
-  const int64_t k = c.job.k;
+  const int64_t k = c.k;
   for (int64_t t = t0; t < t1; ++t) {
     const float* x = c.x + t * k;
     if (c.xf != nullptr) {
-      c.kernels->round_acts(c.job.type, x, c.xf + t * k, k);
+      c.kernels->round_acts(c.prep_type, x, c.xf + t * k, k);
     } else {
       const QuantActs& a = c.acts;
       const ActRowOut out{c.qs + t * a.qs_stride,        c.d32 + t * a.n32_stride, c.s32 + t * a.n32_stride,
@@ -143,55 +154,61 @@ size_t MatmulScratch::bytes() const {
 
 bool can_matmul(quant::Type w_type) { return is_float_type(w_type) || quant_layout(w_type) != nullptr; }
 
-Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_rows, int64_t K, const float* x,
-              int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch) {
-  if (!can_matmul(w_type)) {
+namespace {
+
+Status check_weight(const MatmulWeight& m, int64_t K, int64_t n_tokens) {
+  if (!can_matmul(m.type)) {
     return unsupported("matmul with weight type {} (id {}) is not implemented on the CPU; supported: {}",
-                       quant::type_name(w_type), static_cast<uint32_t>(w_type), kSupportedTypes);
+                       quant::type_name(m.type), static_cast<uint32_t>(m.type), kSupportedTypes);
   }
-  const quant::TypeInfo& info = quant::type_info(w_type);
+  const quant::TypeInfo& info = quant::type_info(m.type);
   if (K <= 0 || K % info.block_size != 0) {
     return invalid_argument("matmul: K = {} for {} weights; K must be a positive multiple of the block size {}", K,
                             info.name, info.block_size);
   }
   // Bounds that keep every size computation below far from overflow.
   constexpr int64_t kMaxDim = int64_t{1} << 40;
-  if (n_rows < 0 || n_tokens < 0 || K > kMaxDim || n_rows > kMaxDim || n_tokens > kMaxDim / K) {
-    return invalid_argument("matmul: sizes out of range (n_rows {}, K {}, n_tokens {})", n_rows, K, n_tokens);
+  if (m.n_rows < 0 || n_tokens < 0 || K > kMaxDim || m.n_rows > kMaxDim || n_tokens > kMaxDim / K) {
+    return invalid_argument("matmul: sizes out of range (n_rows {}, K {}, n_tokens {})", m.n_rows, K, n_tokens);
   }
   const uint64_t need_row_bytes = static_cast<uint64_t>(K) / info.block_size * info.block_bytes;
-  if (w_row_bytes < need_row_bytes) {
-    return invalid_argument("matmul: weight rows of {} bytes are too short for {} {} values ({} bytes)", w_row_bytes,
+  if (m.row_bytes < need_row_bytes) {
+    return invalid_argument("matmul: weight rows of {} bytes are too short for {} {} values ({} bytes)", m.row_bytes,
                             K, info.name, need_row_bytes);
   }
-  if (y_stride < n_rows) {
-    return invalid_argument("matmul: y_stride {} is smaller than n_rows {}; it must be at least n_rows", y_stride,
-                            n_rows);
+  if (m.y_stride < m.n_rows) {
+    return invalid_argument("matmul: y_stride {} is smaller than n_rows {}; it must be at least n_rows", m.y_stride,
+                            m.n_rows);
   }
-  if (n_rows == 0 || n_tokens == 0) return {};
-  if (w == nullptr || x == nullptr || y == nullptr) {
-    return invalid_argument("matmul: null {} pointer for {} rows x {} tokens", w == nullptr ? "weight"
-                                                                               : x == nullptr ? "activation"
-                                                                                              : "output",
-                            n_rows, n_tokens);
-  }
+  return {};
+}
 
+// Weights whose activations are prepared the same way can share one preparation: integer
+// formats by their activation mode, f16 / bf16 by the rounding, f32 not at all.
+int preparation_key(quant::Type type) {
+  if (const QuantLayout* layout = quant_layout(type)) return 16 + static_cast<int>(layout->act_mode);
+  return static_cast<int>(type);
+}
+
+// weights: 1..kMaxGroup weights with the same preparation_key, checked, none empty.
+Status run_group(std::span<const MatmulWeight* const> weights, int64_t K, const float* x, int64_t n_tokens,
+                 ThreadPool& pool, MatmulScratch& scratch) {
   MatmulScratch::Buffers& buf = scratch.buffers();
   const size_t n_threads = pool.size();
+  const quant::Type w_type = weights[0]->type;
   CallContext c{};
   c.kernels = &kernels_for(active_isa());
-  c.job.type = w_type;
-  c.job.w = static_cast<const uint8_t*>(w);
-  c.job.row_bytes = w_row_bytes;
-  c.job.k = K;
-  c.job.n_tokens = n_tokens;
-  c.job.y = y;
-  c.job.y_stride = y_stride;
+  c.n_weights = weights.size();
+  c.prep_type = w_type;
+  c.k = K;
+  c.n_tokens = n_tokens;
   c.x = x;
 
   const auto k = static_cast<size_t>(K);
   const auto nt = static_cast<size_t>(n_tokens);
   size_t act_bytes = 0;
+  const float* xf = nullptr;
+  const QuantActs* acts = nullptr;
   const QuantLayout* layout = quant_layout(w_type);
   if (layout != nullptr) {
     c.mode = layout->act_mode;
@@ -225,10 +242,9 @@ Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_r
     c.acts.s16 = c.s16;
     c.acts.bsum16 = c.bsum16;
     c.acts.neg_sum16 = c.neg_sum16;
-    c.job.acts = &c.acts;
+    acts = &c.acts;
   } else if (w_type == quant::Type::F32) {
-    c.job.xf = x;
-    c.job.xf_stride = K;
+    xf = x;
   } else {
     // f16 / bf16 weights multiply activations rounded to the weight's precision, as
     // llama.cpp does (it converts the activations to f16 / bf16 first), so logits match.
@@ -237,8 +253,25 @@ Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_r
       return resource_exhausted("matmul: cannot allocate {} bytes for {} rounded activations", act_bytes, nt * k);
     }
     c.xf = reinterpret_cast<float*>(buf.acts.data());
-    c.job.xf = c.xf;
-    c.job.xf_stride = K;
+    xf = c.xf;
+  }
+
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const MatmulWeight& m = *weights[i];
+    WeightRows& wr = c.weights[i];
+    wr.job.type = m.type;
+    wr.job.w = static_cast<const uint8_t*>(m.w);
+    wr.job.row_bytes = m.row_bytes;
+    wr.job.k = K;
+    wr.job.n_tokens = n_tokens;
+    wr.job.y = m.y;
+    wr.job.y_stride = m.y_stride;
+    wr.job.acts = acts;
+    wr.job.xf = xf;
+    wr.job.xf_stride = K;
+    wr.chunks.n_rows = m.n_rows;
+    wr.chunks.divisor = 2 * static_cast<int64_t>(n_threads);
+    wr.chunks.min_rows = static_cast<int64_t>(kMinChunkBytes / (16 * m.row_bytes) + 1) * 16;
   }
 
   c.thread_scratch_bytes = round_up(scratch_bytes_per_thread(K), kAlign);
@@ -254,7 +287,7 @@ Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_r
   if (prepare && n_tokens >= 4 && n_threads > 1) {
     const CallContext* ctx = &c;
     pool.run_on_all([ctx](size_t i, size_t n) {
-      const int64_t t = ctx->job.n_tokens;
+      const int64_t t = ctx->n_tokens;
       prepare_tokens(*ctx, t * static_cast<int64_t>(i) / static_cast<int64_t>(n),
                      t * static_cast<int64_t>(i + 1) / static_cast<int64_t>(n));
     });
@@ -262,22 +295,66 @@ Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_r
     prepare_tokens(c, 0, n_tokens);
   }
 
-  c.chunks.n_rows = n_rows;
-  c.chunks.divisor = 2 * static_cast<int64_t>(n_threads);
-  c.chunks.min_rows = static_cast<int64_t>(kMinChunkBytes / (16 * w_row_bytes) + 1) * 16;
+  // One dispatch for every weight: a thread that runs out of rows of one weight moves on to
+  // the next without waiting for the others, so there is no barrier between the weights.
   CallContext* ctx = &c;
   pool.run_on_all([ctx](size_t i, size_t) {
-    RowJob job = ctx->job;
-    job.scratch = ctx->thread_scratch + i * ctx->thread_scratch_bytes;
-    while (ctx->chunks.claim(job.row_begin, job.row_end)) {
-      if (job.acts != nullptr) {
-        ctx->kernels->quant_rows(job);
-      } else {
-        ctx->kernels->float_rows(job);
+    uint8_t* thread_scratch = ctx->thread_scratch + i * ctx->thread_scratch_bytes;
+    for (size_t wi = 0; wi < ctx->n_weights; ++wi) {
+      WeightRows& wr = ctx->weights[wi];
+      RowJob job = wr.job;
+      job.scratch = thread_scratch;
+      while (wr.chunks.claim(job.row_begin, job.row_end)) {
+        if (job.acts != nullptr) {
+          ctx->kernels->quant_rows(job);
+        } else {
+          ctx->kernels->float_rows(job);
+        }
       }
     }
   });
   return {};
+}
+
+}  // namespace
+
+Status matmul_group(std::span<const MatmulWeight> weights, int64_t K, const float* x, int64_t n_tokens,
+                    ThreadPool& pool, MatmulScratch& scratch) {
+  if (weights.size() > 64) {
+    return invalid_argument("matmul_group: {} weights in one call; at most 64", weights.size());
+  }
+  for (const MatmulWeight& m : weights) STRATA_TRY(check_weight(m, K, n_tokens));
+  bool any_rows = false;
+  for (const MatmulWeight& m : weights) any_rows |= m.n_rows > 0;
+  if (n_tokens == 0 || !any_rows) return {};
+  if (x == nullptr) return invalid_argument("matmul: null activation pointer for {} tokens", n_tokens);
+  for (const MatmulWeight& m : weights) {
+    if (m.n_rows > 0 && (m.w == nullptr || m.y == nullptr)) {
+      return invalid_argument("matmul: null {} pointer for {} rows x {} tokens",
+                              m.w == nullptr ? "weight" : "output", m.n_rows, n_tokens);
+    }
+  }
+  // Runs of weights that share their activation preparation, at most kMaxGroup at a time.
+  uint64_t done = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if ((done >> i) & 1 || weights[i].n_rows == 0) continue;
+    std::array<const MatmulWeight*, kMaxGroup> group{};
+    size_t n = 0;
+    const int key = preparation_key(weights[i].type);
+    for (size_t j = i; j < weights.size() && n < kMaxGroup; ++j) {
+      if ((done >> j) & 1 || weights[j].n_rows == 0 || preparation_key(weights[j].type) != key) continue;
+      group[n++] = &weights[j];
+      done |= uint64_t{1} << j;
+    }
+    STRATA_TRY(run_group(std::span<const MatmulWeight* const>(group.data(), n), K, x, n_tokens, pool, scratch));
+  }
+  return {};
+}
+
+Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_rows, int64_t K, const float* x,
+              int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool, MatmulScratch& scratch) {
+  const MatmulWeight one{w_type, w, w_row_bytes, n_rows, y, y_stride};
+  return matmul_group(std::span<const MatmulWeight>(&one, 1), K, x, n_tokens, pool, scratch);
 }
 
 Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_rows, int64_t K, const float* x,

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "core/status.h"
 #include "core/thread_pool.h"
@@ -44,6 +45,29 @@ bool can_matmul(quant::Type w_type);
 Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_rows, int64_t K,
               const float* x, int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool,
               MatmulScratch& scratch);
+
+// One weight of a grouped call: n_rows rows of `type` from w, row_bytes apart; products go to
+// y[t * y_stride + r].
+struct MatmulWeight {
+  quant::Type type = quant::Type::F32;
+  const void* w = nullptr;
+  size_t row_bytes = 0;
+  int64_t n_rows = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+};
+
+// Most weights that share one activation preparation and one dispatch.
+constexpr size_t kMaxGroup = 4;
+
+// matmul for several weights that multiply the same activations (q, k and v; gate and up):
+// the activations are quantized once and one dispatch splits every weight's rows over the
+// threads, with no barrier between the weights. Decoding a token, that is one wake-up of the
+// thread pool instead of three. Results are identical to one matmul() per weight. Weights
+// whose activations are prepared differently (q8_0 next to q4_K, or f16) go in separate
+// passes; at most 64 weights per call.
+Status matmul_group(std::span<const MatmulWeight> weights, int64_t K, const float* x, int64_t n_tokens,
+                    ThreadPool& pool, MatmulScratch& scratch);
 
 // Same, with a scratch owned by the calling thread (kept for the thread's lifetime).
 Status matmul(quant::Type w_type, const void* w, size_t w_row_bytes, int64_t n_rows, int64_t K,
