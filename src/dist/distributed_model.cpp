@@ -49,6 +49,10 @@ uint64_t DistributedModel::wire_bytes() const {
   return remote_ != nullptr ? remote_->bytes_sent() + remote_->bytes_received() : 0;
 }
 
+uint64_t DistributedModel::micro_batches() const {
+  return remote_ != nullptr ? remote_->micro_batches_sent() : 0;
+}
+
 Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& file, backend::Backend& backend,
                                                            const model::ModelConfig& config,
                                                            const CoordinatorOptions& options) {

@@ -23,7 +23,7 @@ struct CoordinatorOptions {
   std::vector<double> tensor_split;  // -ts; empty: by the memory each worker offers
   ClientOptions client;              // token (--worker-token / STRATA_TOKEN), --tls-ca, timeouts
   bool f16_hidden = false;           // send hidden states as f16 (half the bytes, not bit-exact)
-  uint32_t micro_batches = 1;        // pipeline each batch as this many micro-batches (2+ workers)
+  uint32_t micro_batches = 0;        // 0: one per worker, cut between sequences; k: k even slices (remote_stage.h)
   UploadProgress upload_progress;    // while a worker receives its layers
   // Stage hashes remembered across restarts (identity_memo.h); the CLI uses
   // <user cache dir>/stage-identities. Default: hash every start.
@@ -49,6 +49,7 @@ class DistributedModel {
   uint64_t resets() const;
   uint64_t uploaded_bytes() const;  // tensor bytes sent to workers so far
   uint64_t wire_bytes() const;      // hidden-state bytes sent and received so far
+  uint64_t micro_batches() const;   // Forward calls into the chain so far (a batch may be several)
 
  private:
   friend Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File&, backend::Backend&,

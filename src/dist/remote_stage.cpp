@@ -8,6 +8,7 @@
 #include <random>
 
 #include "dist/hidden_codec.h"
+#include "dist/micro_batches.h"
 #include "kv/kv_memory.h"
 #include "quant/type.h"
 
@@ -298,11 +299,13 @@ Status RemoteStage::forward(const model::BatchMeta& batch, float* hidden) {
 
   // Micro-batches: consecutive token ranges, each run on a stage after the one before it, so
   // the first worker starts on the next while the second works on this one.
-  const size_t k = chained ? std::clamp<size_t>(options_.micro_batches, 1, n) : 1;
+  const TokenRanges ranges = !chained                      ? TokenRanges{{0, n}}
+                             : options_.micro_batches == 0 ? split_at_sequences(batch.seq_ids, hops_.size())
+                                                           : split_evenly(n, options_.micro_batches);
+  const size_t k = ranges.size();
   std::vector<v1::ForwardRequest> requests(k);
   for (size_t c = 0; c < k; ++c) {
-    const size_t begin = n * c / k;
-    const size_t end = n * (c + 1) / k;
+    const auto [begin, end] = ranges[c];
     v1::ForwardRequest& request = requests[c];
     request.set_stage_id(hops_.front().stage_id);
     request.set_request_id(next_request_++);
@@ -321,6 +324,7 @@ Status RemoteStage::forward(const model::BatchMeta& batch, float* hidden) {
     bytes_sent_ += request.hidden().size();
   }
 
+  micro_batches_sent_ += k;
   std::vector<v1::ForwardReply> replies(k);
   Status failed;
   if (!chained) {
@@ -386,8 +390,7 @@ Status RemoteStage::forward(const model::BatchMeta& batch, float* hidden) {
     return failed;
   }
   for (size_t c = 0; c < k; ++c) {
-    const size_t begin = n * c / k;
-    const size_t end = n * (c + 1) / k;
+    const auto [begin, end] = ranges[c];
     bytes_received_ += replies[c].hidden().size();
     STRATA_TRY(decode_hidden(replies[c].hidden(), replies[c].hidden_type(),
                              std::span<float>(host_).subspan(begin * n_embd, (end - begin) * n_embd))

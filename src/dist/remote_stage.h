@@ -36,10 +36,11 @@ struct RemoteHopPlan {
 struct RemoteStageOptions {
   ClientOptions client;
   bool f16_hidden = false;  // halves the bytes per hop; outputs are then no longer bit-identical
-  // Splits each batch into this many micro-batches along a chain of 2+ workers, so the stages
-  // work on different micro-batches at once (prefill, several sequences). 1: off. The results
-  // may differ in the last bits from one whole batch (matmul kernels depend on the row count).
-  uint32_t micro_batches = 1;
+  // Micro-batches along a chain of 2+ workers, so the stages work on different micro-batches
+  // at once (micro_batches.h). 0: one per worker, cut between sequences only (several requests
+  // in flight pipeline; outputs identical to the whole batch). k > 0: k even slices, which also
+  // pipelines one long prompt but may change the last bits. 1: off.
+  uint32_t micro_batches = 0;
   UploadProgress upload_progress;
   // Where the stage hashes of the model file are remembered across restarts (default: none).
   IdentityMemo identities;
@@ -76,6 +77,7 @@ class RemoteStage final : public model::StageRunner {
   uint64_t uploaded_bytes() const { return uploaded_bytes_.load(); }
   uint64_t bytes_sent() const { return bytes_sent_.load(); }
   uint64_t bytes_received() const { return bytes_received_.load(); }
+  uint64_t micro_batches_sent() const { return micro_batches_sent_.load(); }  // Forward calls to the first worker
   const std::vector<RemoteHopPlan>& hops() const { return plans_; }
 
  private:
@@ -125,6 +127,7 @@ class RemoteStage final : public model::StageRunner {
   std::atomic<uint64_t> uploaded_bytes_{0};
   std::atomic<uint64_t> bytes_sent_{0};
   std::atomic<uint64_t> bytes_received_{0};
+  std::atomic<uint64_t> micro_batches_sent_{0};
 
   std::mutex monitor_mutex_;
   std::condition_variable monitor_wake_;

@@ -10,6 +10,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "dist/distributed_model.h"
+#include "dist/micro_batches.h"
 #include "dist/worker_process.h"
 #include "support/run_command.h"
 #include "support/temp_dir.h"
@@ -217,6 +218,77 @@ TEST_F(DistributedTest, MicroBatchesThroughTheChainMatchOneProcess) {
   ASSERT_EQ(logits->size(), reference.size());
   EXPECT_TRUE(*logits == reference) << "micro-batches must compute what batches of their size compute";
   EXPECT_EQ((*dm)->model().length(0), kPrompt.size() + 12);
+}
+
+// Four sequences prefilled together and then decoded together (a server with four requests in
+// flight). `parts` > 1 runs each batch as that many forward passes cut between sequences, as
+// the coordinator's default micro-batches do over a chain of that many workers.
+Result<std::vector<float>> four_sequences(model::Model& model, int n_steps, size_t parts = 1) {
+  std::vector<float> out;
+  std::vector<int32_t> tokens, positions, seqs;
+  for (int32_t s = 0; s < 4; ++s) {
+    STRATA_TRY(model.clear(static_cast<uint32_t>(s)));
+    for (int32_t i = 0; i < 3; ++i) {
+      tokens.push_back(kPrompt[static_cast<size_t>(s * 3 + i)]);
+      positions.push_back(i);
+      seqs.push_back(s);
+    }
+  }
+  std::vector<uint8_t> flags(tokens.size(), 1);
+  for (int step = 0; step <= n_steps; ++step) {
+    std::vector<float> rows;  // this step's logits, in batch order
+    for (const auto& [b, e] : split_at_sequences(seqs, parts)) {
+      const auto part = [&](const auto& v) { return std::span(v).subspan(b, e - b); };
+      STRATA_TRY(model.forward({part(tokens), part(positions), part(seqs), part(flags)}));
+      for (size_t i = 0; i < model.n_outputs(); ++i) {
+        auto row = model.logits(i);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+    }
+    out.insert(out.end(), rows.begin(), rows.end());
+    // Next step: each sequence's greedy token from its last output row.
+    const size_t n_vocab = rows.size() / seqs.size();
+    std::vector<int32_t> next, next_pos;
+    for (int32_t s = 0; s < 4; ++s) {
+      size_t last = 0;
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        if (seqs[i] == s) last = i;
+      }
+      const auto row = std::span(rows).subspan(last * n_vocab, n_vocab);
+      next.push_back(static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
+      next_pos.push_back(positions[last] + 1);
+    }
+    tokens = next;
+    positions = next_pos;
+    seqs = {0, 1, 2, 3};
+    flags.assign(4, 1);
+  }
+  return out;
+}
+
+TEST_F(DistributedTest, SeveralSequencesPipelineAsMicroBatchesBitIdentical) {
+  auto a = start_worker("pipe-a", {"--model", model_path_});
+  auto b = start_worker("pipe-b", {"--model", model_path_});
+  ASSERT_TRUE(a && b);
+  const gguf::File file = open_model();
+  auto cfg = config(quant::Type::Q8_0, quant::Type::Q4_0);
+  cfg.kv.n_seq = 4;
+  auto local_backend = backend::cpu::CpuBackend::create(1);
+  auto local = model::Model::load(file, **local_backend, cfg);
+  ASSERT_TRUE(local.ok()) << local.status().message();
+  const auto reference = four_sequences(**local, 6, 2);
+  ASSERT_TRUE(reference.ok()) << reference.status().message();
+
+  auto backend = backend::cpu::CpuBackend::create(1);
+  CoordinatorOptions options;
+  options.workers = {a->address(), b->address()};
+  auto dm = load_distributed(file, **backend, cfg, options);
+  ASSERT_TRUE(dm.ok()) << dm.status().message();
+  const auto logits = four_sequences((*dm)->model(), 6);
+  ASSERT_TRUE(logits.ok()) << logits.status().message();
+  EXPECT_TRUE(*logits == *reference) << "pipelined micro-batches must compute what the same batches compute in "
+                                          "one process, one after the other";
+  EXPECT_EQ((*dm)->micro_batches(), 2u * 7u) << "each of the 7 batches should go as 2 micro-batches";
 }
 
 TEST_F(DistributedTest, KilledWorkerFailsRequestsThenRecoversFromItsCache) {
