@@ -153,7 +153,9 @@ std::vector<ModelMatrix> build_model(const std::string& mix) {
   return m;
 }
 
-void bm_model_step(benchmark::State& state, const std::string& mix, int64_t n_tokens, size_t threads) {
+// grouped: q, k, v and gate, up as one matmul_group call each (what a Stage does), else one
+// matmul per weight.
+void bm_model_step(benchmark::State& state, const std::string& mix, int64_t n_tokens, size_t threads, bool grouped) {
   const std::vector<ModelMatrix> model = build_model(mix);
   size_t bytes = 0;
   double flops = 0;
@@ -169,14 +171,29 @@ void bm_model_step(benchmark::State& state, const std::string& mix, int64_t n_to
   std::vector<float> y(static_cast<size_t>(n_tokens * 32000));
   ThreadPool pool(threads);
   MatmulScratch scratch;
-  std::vector<double> best(model.size(), 1e30);
+  // Calls of a step: [first, first + count) of `model`, one call each.
+  std::vector<std::pair<size_t, size_t>> calls;
+  for (size_t i = 0; i < model.size();) {
+    const size_t in_layer = i % 7;
+    const size_t count = !grouped || i + 1 == model.size() ? 1 : in_layer == 0 ? 3 : in_layer == 4 ? 2 : 1;
+    calls.emplace_back(i, count);
+    i += count;
+  }
+  std::vector<double> best(calls.size(), 1e30);
+  std::vector<float> y2(y.size()), y3(y.size());
   for (auto _ : state) {
-    for (size_t i = 0; i < model.size(); ++i) {
-      const ModelMatrix& mm = model[i];
+    for (size_t c = 0; c < calls.size(); ++c) {
+      const auto [first, count] = calls[c];
+      strata::backend::cpu::MatmulWeight group[3];
+      float* outs[3] = {y.data(), y2.data(), y3.data()};
+      for (size_t j = 0; j < count; ++j) {
+        const ModelMatrix& mm = model[first + j];
+        group[j] = {mm.type, mm.w.data(), mm.row_bytes, mm.n, outs[j], mm.n};
+      }
       const auto t0 = std::chrono::steady_clock::now();
-      const strata::Status st = strata::backend::cpu::matmul(mm.type, mm.w.data(), mm.row_bytes, mm.n, mm.k, x.data(),
-                                                             n_tokens, y.data(), mm.n, pool, scratch);
-      best[i] = std::min(best[i], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const strata::Status st = strata::backend::cpu::matmul_group(std::span(group, count), model[first].k, x.data(),
+                                                                   n_tokens, pool, scratch);
+      best[c] = std::min(best[c], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (!st.ok()) {
         state.SkipWithError(st.to_string().c_str());
         return;
@@ -242,11 +259,14 @@ const bool kRegistered = [] {
   for (const char* mix : {"q4_K_M", "q8_0", "q4_0"}) {
     for (const int64_t n_tokens : {int64_t{1}, int64_t{512}}) {
       for (const size_t threads : {size_t{1}, size_t{2}}) {
-        const std::string name = std::string(n_tokens == 1 ? "model_decode_step/" : "model_prefill512/") + mix +
-                                 "/threads:" + std::to_string(threads);
-        auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_model_step, std::string(mix), n_tokens, threads);
-        b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(n_tokens == 1 ? 2.0 : 3.0);
-        add_statistics(b);
+        for (const bool grouped : {false, true}) {
+          const std::string name = std::string(n_tokens == 1 ? "model_decode_step/" : "model_prefill512/") + mix +
+                                   (grouped ? "/grouped" : "/per_weight") + "/threads:" + std::to_string(threads);
+          auto* b = benchmark::RegisterBenchmark(name.c_str(), bm_model_step, std::string(mix), n_tokens, threads,
+                                                 grouped);
+          b->UseRealTime()->Unit(benchmark::kMillisecond)->MinTime(n_tokens == 1 ? 2.0 : 3.0);
+          add_statistics(b);
+        }
       }
     }
   }
