@@ -123,6 +123,11 @@ class Backend {
   virtual Status read(void* host_dst, const void* device_src, size_t bytes) = 0;
   virtual Status copy(void* device_dst, const void* device_src, size_t bytes) = 0;
 
+  // The caller is about to wait on something other than this backend (a worker's reply over
+  // the network): a backend whose idle threads poll for work lets them sleep now, so they do
+  // not take a core from the process computing meanwhile. The next op wakes them.
+  virtual void release_idle_threads() {}
+
   // ---- the ops of a layer --------------------------------------------------------------
   // out row t = row ids[t] of the table, dequantized to f32.
   virtual Status get_rows(const WeightView& table, std::span<const int32_t> ids, float* out) = 0;

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/compute_backend.h"
 #include "cli/worker_flags.h"
+#include "core/cache_dir.h"
 #include "dist/distributed_model.h"
 #include <spdlog/spdlog.h>
 #include "engine/deferred_service.h"
@@ -42,21 +43,10 @@ Result<std::string> read_text_file(const std::string& path, std::string_view wha
   return text.str();
 }
 
-std::filesystem::path cache_dir() {
-  if (const char* dir = std::getenv("STRATA_CACHE_DIR"); dir != nullptr && *dir != '\0') return dir;
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return std::filesystem::path(xdg) / "strata";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return std::filesystem::path(home) / ".cache" / "strata";
-  }
-  return std::filesystem::temp_directory_path() / "strata-cache";
-}
-
 // The built-in demo model: the tiny preset with random weights and the demo vocabulary, made
 // once into the cache directory so `strata serve` works with no model file at all.
 Result<std::string> demo_model_path() {
-  const std::filesystem::path dir = cache_dir();
+  const std::filesystem::path dir = user_cache_dir();
   const std::filesystem::path path = dir / "demo-tiny.gguf";
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) return path.string();

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "cli/progress_bar.h"
+#include "core/cache_dir.h"
 
 namespace strata::cli {
 
@@ -20,6 +21,11 @@ void add_worker_flags(CLI::App& app, WorkerFlags& flags) {
                  "(-ts) layer ratios. With --worker: one per worker, or one more first for this process (default: "
                  "by the memory each worker offers). Without: one per GPU of --device for -ngl's layers (default: "
                  "equal)");
+  app.add_option("--micro-batches", flags.micro_batches,
+                 "pipelining over 2+ workers: 0 = one micro-batch per worker, cut between requests (outputs as "
+                 "unsplit); k = k even slices, which also pipelines one long prompt")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
 }
 
 Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags) {
@@ -41,6 +47,9 @@ Result<dist::CoordinatorOptions> coordinator_options(const WorkerFlags& flags) {
     if (const char* env = std::getenv("STRATA_TOKEN"); env != nullptr) options.client.token = env;
   }
   options.client.tls_ca_file = flags.tls_ca;
+  options.micro_batches = flags.micro_batches;
+  // A restart reads the stage hashes back instead of reading every weight byte again.
+  options.identity_dir = user_cache_dir() / "stage-identities";
   // A bar per worker on a terminal while it receives its layers (first start only).
   struct Bars {
     std::mutex mutex;

@@ -1,11 +1,12 @@
 // The coordinator's flags for running a model's layers on `strata worker` processes:
 // --worker HOST:PORT (repeatable), --rpc a,b (llama.cpp's spelling), --worker-token (or env
-// STRATA_TOKEN), --tls-ca, -ts/--tensor-split (over the workers; without --worker, over this process's
+// STRATA_TOKEN), --tls-ca, --micro-batches, -ts/--tensor-split (over the workers; without --worker, over this process's
 // GPUs). Shared by serve, bench and check.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct WorkerFlags {
   std::string token;
   std::string tls_ca;
   std::string tensor_split;
+  uint32_t micro_batches = 0;  // --micro-batches (dist::CoordinatorOptions::micro_batches)
 };
 
 void add_worker_flags(CLI::App& app, WorkerFlags& flags);

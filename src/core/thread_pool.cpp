@@ -96,15 +96,15 @@ void ThreadPool::await_workers() {
 
 uint32_t ThreadPool::await_generation(uint32_t seen) {
   const std::chrono::microseconds window(spin_us_.load(std::memory_order_relaxed));
+  const uint32_t park_seen = park_epoch_.load(std::memory_order_relaxed);
   uint32_t now = seen;
-  if (spin_until(
-          [&] {
-            now = generation_.load(std::memory_order_acquire);
-            return now != seen;
-          },
-          window)) {
-    return now;
-  }
+  spin_until(
+      [&] {
+        now = generation_.load(std::memory_order_acquire);
+        return now != seen || park_epoch_.load(std::memory_order_relaxed) != park_seen;
+      },
+      window);
+  if (now != seen) return now;
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   while ((now = generation_.load(std::memory_order_seq_cst)) == seen) {
     generation_.wait(seen, std::memory_order_seq_cst);

@@ -41,6 +41,11 @@ class ThreadPool {
   void set_spin_microseconds(uint32_t us) { spin_us_.store(us, std::memory_order_relaxed); }
   uint32_t spin_microseconds() const { return spin_us_.load(std::memory_order_relaxed); }
 
+  // Idle workers stop polling and sleep now instead of at the end of their spin window: for a
+  // caller about to wait on something else (a network reply, another process's stage), so the
+  // polling does not take a core from whoever computes meanwhile. The next job wakes them.
+  void park() { park_epoch_.fetch_add(1, std::memory_order_relaxed); }
+
   // Calls fn(i) for every i in [0, n) across the threads and returns when all are done.
   // Indices are handed out one at a time, so uneven work still balances.
   template <class F>
@@ -98,6 +103,9 @@ class ThreadPool {
   // Workers still running the current job; the last one wakes the caller if it went to sleep.
   alignas(64) std::atomic<uint32_t> pending_{0};
   std::atomic<bool> caller_sleeping_{false};
+
+  // Bumped by park(): polling workers that see it change go to sleep.
+  alignas(64) std::atomic<uint32_t> park_epoch_{0};
 };
 
 }  // namespace strata

@@ -325,6 +325,8 @@ Status RemoteStage::forward(const model::BatchMeta& batch, float* hidden) {
   }
 
   micro_batches_sent_ += k;
+  // Everything before the remote layers is done; this process waits for the workers now.
+  backend_->release_idle_threads();
   std::vector<v1::ForwardReply> replies(k);
   Status failed;
   if (!chained) {

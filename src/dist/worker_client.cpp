@@ -107,32 +107,37 @@ Status WorkerClient::forward(const v1::ForwardRequest& request, v1::ForwardReply
 
 void WorkerClient::forward_async(const v1::ForwardRequest& request,
                                  std::function<void(Status status, const v1::ForwardReply& reply)> done) {
-  // Everything the call touches lives until its callback, which may come after the caller moved on.
-  struct Call {
-    grpc::ClientContext context;
-    v1::ForwardRequest request;
-    v1::ForwardReply reply;
-  };
-  auto call = std::make_shared<Call>();
+  auto owned = std::make_unique<AsyncCall>();
+  AsyncCall* call = owned.get();
   call->request = request;
   prepare_call(call->context, options_.token, options_.forward_timeout, options_.protocol_version);
+  std::vector<std::unique_ptr<AsyncCall>> free_now;
   {
     std::lock_guard lock(pending_->mutex);
-    pending_->calls.insert(&call->context);
+    free_now.swap(pending_->finished);  // freed below, outside the lock and any callback
+    pending_->calls.emplace(&call->context, std::move(owned));
   }
+  // The callback holds plain pointers: it must own nothing whose destruction touches the call.
+  Pending* pending = pending_.get();
   stub_->async()->Forward(&call->context, &call->request, &call->reply,
-                          [call, pending = pending_, done = std::move(done), peer = address_](grpc::Status status) {
+                          [call, pending, done = std::move(done), peer = address_](grpc::Status status) {
                             done(from_grpc(status, peer), call->reply);
                             std::lock_guard lock(pending->mutex);
-                            pending->calls.erase(&call->context);
+                            auto it = pending->calls.find(&call->context);
+                            if (it != pending->calls.end()) {
+                              pending->finished.push_back(std::move(it->second));
+                              pending->calls.erase(it);
+                            }
                             pending->idle.notify_all();
                           });
 }
 
 WorkerClient::~WorkerClient() {
   std::unique_lock lock(pending_->mutex);
-  for (grpc::ClientContext* context : pending_->calls) context->TryCancel();
+  for (auto& [context, call] : pending_->calls) context->TryCancel();
   pending_->idle.wait(lock, [this] { return pending_->calls.empty(); });
+  // Every callback has run; the calls are freed with pending_, after the channel is still alive.
+  pending_->finished.clear();
 }
 
 Status WorkerClient::sequence_op(const v1::SequenceOpRequest& request) {

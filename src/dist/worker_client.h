@@ -8,8 +8,10 @@
 #include <set>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "dist/proto/worker.grpc.pb.h"
@@ -61,10 +63,21 @@ class WorkerClient {
  private:
   WorkerClient() = default;
   // Asynchronous calls not yet completed.
+  struct AsyncCall {
+    grpc::ClientContext context;
+    v1::ForwardRequest request;
+    v1::ForwardReply reply;
+  };
+  // Asynchronous calls in flight, and finished ones waiting to be freed. A call's context must
+  // not be destroyed from inside its completion callback: the callback object lives in the call,
+  // and ~ClientContext would drop the call while gRPC still finishes it (a double unref,
+  // "assertion failed: prior > 0"). So callbacks only move their call to `finished`, and the
+  // next forward_async or the destructor frees it, outside any gRPC callback.
   struct Pending {
     std::mutex mutex;
     std::condition_variable idle;
-    std::set<grpc::ClientContext*> calls;
+    std::map<grpc::ClientContext*, std::unique_ptr<AsyncCall>> calls;
+    std::vector<std::unique_ptr<AsyncCall>> finished;
   };
 
   std::shared_ptr<Pending> pending_ = std::make_shared<Pending>();

@@ -332,6 +332,8 @@ Status WorkerCore::forward(const v1::ForwardRequest& request, v1::ForwardReply* 
     computed = backend_->write(dev, host.data(), host.size() * sizeof(float));
     if (computed.ok()) computed = p->stage->forward(meta, dev);
     if (computed.ok()) computed = backend_->read(host.data(), dev, host.size() * sizeof(float));
+    // The next stage or the coordinator computes now, quite possibly on the same cores.
+    backend_->release_idle_threads();
   }
   finish(*p, request.request_id(), computed.ok());
   STRATA_TRY(computed);

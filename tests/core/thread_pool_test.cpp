@@ -179,6 +179,26 @@ TEST(ThreadPool, IdleWorkersStopSpinning) {
   EXPECT_EQ(sink.load(), 101 * static_cast<int>(kThreads));
 }
 
+// With a spin window far longer than the idle period, park() still puts the workers to sleep
+// at once (a caller about to wait on the network), and the next job wakes them.
+TEST(ThreadPool, ParkStopsSpinningAtOnce) {
+  constexpr size_t kThreads = 3;
+  ThreadPool pool(kThreads, /*spin_microseconds=*/5'000'000);
+  std::atomic<int> sink{0};
+  for (int round = 0; round < 3; ++round) {
+    pool.run_on_all([&](size_t, size_t) { sink.fetch_add(1); });
+    pool.park();
+    std::this_thread::sleep_for(20ms);  // let them notice
+    const double before = process_cpu_seconds();
+    std::this_thread::sleep_for(300ms);
+    const double used = process_cpu_seconds() - before;
+    // Polling through the period would cost 0.3 s per worker (0.6 s here).
+    EXPECT_LT(used, 0.05) << "parked workers used " << used << " s of CPU in 0.3 s (round " << round << ")";
+  }
+  pool.run_on_all([&](size_t, size_t) { sink.fetch_add(1); });
+  EXPECT_EQ(sink.load(), 4 * static_cast<int>(kThreads));
+}
+
 TEST(ThreadPool, DestroyWhileWorkersSleep) {
   for (int round = 0; round < 20; ++round) {
     ThreadPool pool(4, /*spin_microseconds=*/0);

@@ -101,7 +101,7 @@ TEST(IdentityMemoTest, DamagedRecordsAndUnwritableDirectoriesOnlyCostAHash) {
   const IdentityMemo memo(dir / "memo");
   ASSERT_TRUE(memo.identity(file, range).ok());
   const fs::path record = only_record(dir / "memo");
-  for (const std::string text : {std::string(), std::string("garbage\n"), std::string("strata-stage-identity 1\n")}) {
+  for (const char* text : {"", "garbage\n", "strata-stage-identity 1\n"}) {
     std::ofstream(record, std::ios::trunc) << text;
     EXPECT_EQ(memo.identity(file, range)->content, want.content) << "record: '" << text << "'";
   }

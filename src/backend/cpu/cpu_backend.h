@@ -43,6 +43,7 @@ class CpuBackend final : public Backend {
   Status rms_norm(const float* x, const WeightView& w, float* y, int64_t n_tokens, int64_t n, float eps) override;
   Status matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, int64_t y_stride) override;
   Status matmul_group(std::span<const Product> products, const float* x, int64_t n_tokens) override;
+  void release_idle_threads() override { pool_.park(); }
   Status add_bias(float* x, const WeightView& bias, int64_t n_tokens, int64_t n, int64_t x_stride) override;
   Result<std::unique_ptr<RopeAngles>> create_rope(const RopeParams& params) override;
   Status rope(float* x, int64_t n_tokens, int64_t n_head, const RopeAngles& angles, int64_t x_stride) override;
