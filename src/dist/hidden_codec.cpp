@@ -2,6 +2,7 @@
 #include "dist/hidden_codec.h"
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "core/half.h"
@@ -42,6 +43,15 @@ Status decode_hidden(const std::string& bytes, v1::HiddenType type, std::span<fl
     }
   } else {
     std::memcpy(out.data(), bytes.data(), want);
+  }
+  // A stage computes nothing useful from inf or NaN, and the CPU backend's int8 activation
+  // quantization is only defined for finite values.
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!std::isfinite(out[i])) {
+      return invalid_argument("hidden state value {} of {} is {}, not a finite number; {}", i, out.size(), out[i],
+                              type == v1::HIDDEN_F16 ? "f16 holds values up to 65504 only: send f32 hidden states"
+                                                     : "the stage that computed it overflowed");
+    }
   }
   return {};
 }

@@ -10,7 +10,7 @@
 namespace strata::dist {
 
 void encode_hidden(std::span<const float> hidden, v1::HiddenType type, std::string& out);
-// Error when the byte count is not exactly out.size() values of `type`.
+// Error when the byte count is not exactly out.size() values of `type`, or a value is inf or NaN.
 Status decode_hidden(const std::string& bytes, v1::HiddenType type, std::span<float> out);
 size_t hidden_element_bytes(v1::HiddenType type);
 

@@ -15,11 +15,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backend/cpu/cpu_isa.h"
+#include "backend/cpu/isa_kernels.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
 #include "quant/convert.h"
@@ -382,6 +384,38 @@ TEST(Matmul, BatchedDecodeEqualsOneTokenAtATime) {
 
 // Zero activations give exactly zero; random blocks written directly (synth's weights)
 // work like quantized floats.
+// Non-finite activations (an inf or NaN from a corrupt weight upstream) quantize the same on
+// every path, without undefined behaviour: a NaN product becomes 0, as in the scalar path.
+TEST(Matmul, NonFiniteActivationsQuantizeAlikeOnEveryPath) {
+  const int64_t k = 256;
+  std::vector<float> x = gaussian(static_cast<size_t>(k), 0.f, 5);
+  x[3] = std::numeric_limits<float>::infinity();
+  x[40] = -std::numeric_limits<float>::infinity();
+  x[77] = std::numeric_limits<float>::quiet_NaN();
+  x[200] = std::numeric_limits<float>::quiet_NaN();  // a group with only a NaN
+  struct Out {
+    std::vector<int8_t> qs = std::vector<int8_t>(256);
+    std::vector<float> d32 = std::vector<float>(8), s32 = std::vector<float>(8), s16 = std::vector<float>(16);
+    std::vector<int32_t> neg32 = std::vector<int32_t>(8), neg16 = std::vector<int32_t>(16);
+    std::vector<int16_t> b16 = std::vector<int16_t>(16);
+    ActRowOut row() { return {qs.data(), d32.data(), s32.data(), neg32.data(), s16.data(), b16.data(), neg16.data()}; }
+  };
+  for (const ActMode mode : {ActMode::kPer32, ActMode::kPer256}) {
+    Out want;
+    scalar_kernels().quantize_acts(x.data(), k, mode, want.row());
+    for (const Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+      const IsaKernels* kernels = isa == Isa::kAvx2 ? avx2_kernels() : avx512_kernels();
+      if (kernels == nullptr || !isa_supported(isa)) continue;
+      Out got;
+      kernels->quantize_acts(x.data(), k, mode, got.row());
+      EXPECT_EQ(got.qs, want.qs);
+      EXPECT_EQ(got.neg32, want.neg32);
+      EXPECT_EQ(got.neg16, want.neg16);
+      EXPECT_EQ(got.b16, want.b16);
+    }
+  }
+}
+
 TEST(Matmul, ZeroActivationsAndSynthWeights) {
   IsaGuard guard;
   ThreadPool pool(2);
