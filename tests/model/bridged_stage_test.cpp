@@ -10,7 +10,9 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "model/model.h"
+#include "model/test_batch.h"
 #include "model/tiny_model.h"
+#include "support/forwarding_backend.h"
 #include "support/temp_dir.h"
 
 namespace strata::model {
@@ -19,82 +21,16 @@ namespace {
 using testing::TinySpec;
 
 // The CPU backend with write() that fails on demand: the bridge's transfer back to the model.
-class FailingWriteBackend final : public backend::Backend {
+class FailingWriteBackend final : public testing::ForwardingBackend {
  public:
-  explicit FailingWriteBackend(backend::Backend& inner) : inner_(inner) {}
-  const backend::Capabilities& capabilities() const override { return inner_.capabilities(); }
-  Status check_weight_type(std::string_view t, quant::Type type) const override {
-    return inner_.check_weight_type(t, type);
-  }
-  Status check_kv_types(quant::Type k, quant::Type v, int hd) const override { return inner_.check_kv_types(k, v, hd); }
-  Result<std::unique_ptr<backend::DeviceBuffer>> allocate(size_t bytes, std::string_view what) override {
-    return inner_.allocate(bytes, what);
-  }
-  Result<backend::WeightView> load_weight(quant::Type type, std::span<const uint8_t> bytes, int64_t cols,
-                                          int64_t rows) override {
-    return inner_.load_weight(type, bytes, cols, rows);
-  }
+  using ForwardingBackend::ForwardingBackend;
   Status write(void* d, const void* s, size_t n) override {
     if (fail_writes) return internal_error("test: write of {} bytes refused", n);
     return inner_.write(d, s, n);
   }
-  Status read(void* d, const void* s, size_t n) override { return inner_.read(d, s, n); }
-  Status copy(void* d, const void* s, size_t n) override { return inner_.copy(d, s, n); }
-  Status get_rows(const backend::WeightView& t, std::span<const int32_t> ids, float* out) override {
-    return inner_.get_rows(t, ids, out);
-  }
-  Status rms_norm(const float* x, const backend::WeightView& w, float* y, int64_t nt, int64_t n, float eps) override {
-    return inner_.rms_norm(x, w, y, nt, n, eps);
-  }
-  Status matmul(const backend::WeightView& w, const float* x, int64_t nt, float* y, int64_t ys) override {
-    return inner_.matmul(w, x, nt, y, ys);
-  }
-  Status add_bias(float* x, const backend::WeightView& b, int64_t nt, int64_t n, int64_t xs) override {
-    return inner_.add_bias(x, b, nt, n, xs);
-  }
-  Result<std::unique_ptr<backend::RopeAngles>> create_rope(const backend::RopeParams& p) override {
-    return inner_.create_rope(p);
-  }
-  Status rope(float* x, int64_t nt, int64_t nh, const backend::RopeAngles& a, int64_t xs) override {
-    return inner_.rope(x, nt, nh, a, xs);
-  }
-  Status write_kv(quant::Type type, const float* src, int64_t rows, int64_t elems, void* dst, size_t ds,
-                  int64_t ss) override {
-    return inner_.write_kv(type, src, rows, elems, dst, ds, ss);
-  }
-  Status attention(const backend::AttentionCall& call) override { return inner_.attention(call); }
-  Status swiglu(const float* g, const float* u, float* out, int64_t nt, int64_t n) override {
-    return inner_.swiglu(g, u, out, nt, n);
-  }
-  Status add(const float* a, const float* b, float* out, int64_t nt, int64_t n) override {
-    return inner_.add(a, b, out, nt, n);
-  }
   bool fail_writes = false;
-
- private:
-  backend::Backend& inner_;
 };
 
-struct TestBatch {
-  std::vector<int32_t> tokens, positions, seq_ids;
-  std::vector<uint8_t> output;
-  void add(int32_t token, int32_t pos, int32_t seq, bool out) {
-    tokens.push_back(token);
-    positions.push_back(pos);
-    seq_ids.push_back(seq);
-    output.push_back(out ? 1 : 0);
-  }
-  BatchView view() const { return {tokens, positions, seq_ids, output}; }
-};
-
-std::vector<std::vector<float>> all_logits(const Model& model) {
-  std::vector<std::vector<float>> rows;
-  for (size_t i = 0; i < model.n_outputs(); ++i) {
-    const auto row = model.logits(i);
-    rows.emplace_back(row.begin(), row.end());
-  }
-  return rows;
-}
 
 int32_t argmax(std::span<const float> row) {
   return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/cpu/cpu_backend.h"
+#include "model/test_batch.h"
 #include "model/tiny_model.h"
 #include "support/temp_dir.h"
 
@@ -46,27 +47,6 @@ std::unique_ptr<Fixture> load(const TinySpec& spec, const ModelConfig& config, i
   return f;
 }
 
-// Storage for a batch (engine::Batch lives in a later module).
-struct TestBatch {
-  std::vector<int32_t> tokens, positions, seq_ids;
-  std::vector<uint8_t> output;
-  void add(int32_t token, int32_t pos, int32_t seq, bool out) {
-    tokens.push_back(token);
-    positions.push_back(pos);
-    seq_ids.push_back(seq);
-    output.push_back(out ? 1 : 0);
-  }
-  BatchView view() const { return {tokens, positions, seq_ids, output}; }
-};
-
-std::vector<std::vector<float>> all_logits(const Model& model) {
-  std::vector<std::vector<float>> rows;
-  for (size_t i = 0; i < model.n_outputs(); ++i) {
-    const auto row = model.logits(i);
-    rows.emplace_back(row.begin(), row.end());
-  }
-  return rows;
-}
 
 const std::vector<int32_t> kPrompt = {1, 17, 42, 5, 88, 63, 9, 30, 71, 2, 44};
 
