@@ -28,6 +28,7 @@ TEST(CudaLongRun, NotBuilt) {
 #include "backend/cuda/cuda_backend.h"
 #include "gguf/file.h"
 #include "model/model.h"
+#include "model/test_batch.h"
 #include "model/tiny_model.h"
 #include "support/temp_dir.h"
 
@@ -37,18 +38,6 @@ namespace {
 constexpr uint32_t kSeqs = 4;
 constexpr int kSteps = 10000;
 constexpr uint32_t kCtxPerSeq = 512;
-
-struct Batch {
-  std::vector<int32_t> tokens, positions, seq_ids;
-  std::vector<uint8_t> output;
-  void add(int32_t token, int32_t pos, int32_t seq, bool out) {
-    tokens.push_back(token);
-    positions.push_back(pos);
-    seq_ids.push_back(seq);
-    output.push_back(out ? 1 : 0);
-  }
-  BatchView view() const { return {tokens, positions, seq_ids, output}; }
-};
 
 int32_t argmax(std::span<const float> row) {
   return static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin());
@@ -99,7 +88,7 @@ TEST(CudaLongRun, FourSequencesTenThousandStepsWithoutErrorsOrMemoryGrowth) {
       ASSERT_TRUE(info.ok()) << info.status().to_string();
       before = *info;
     }
-    Batch batch;
+    TestBatch batch;
     std::vector<uint32_t> out_seq;  // the sequence of each output row
     std::vector<bool> out_is_prompt;
     for (uint32_t s = 0; s < kSeqs; ++s) {

@@ -161,6 +161,9 @@ Status CpuBackend::rms_norm(const float* x, const WeightView& w, float* y, int64
 Status CpuBackend::matmul_group(std::span<const Product> products, const float* x, int64_t n_tokens) {
   std::array<cpu::MatmulWeight, cpu::kMaxGroup> weights;
   if (products.empty()) return {};
+  for (const Product& p : products) {
+    if (p.w == nullptr) return invalid_argument("matmul_group: a product without a weight");
+  }
   const int64_t k = products[0].w->n_cols;
   for (size_t first = 0; first < products.size(); first += weights.size()) {
     const size_t n = std::min(weights.size(), products.size() - first);
