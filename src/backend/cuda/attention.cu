@@ -20,34 +20,70 @@ constexpr int kCells = 32;       // KV cells per tile: one per lane when scoring
 constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = 4;  // query rows each warp carries through the tiles
 constexpr int kRows = kWarps * kRowsPerWarp;
+constexpr int kThreads = kWarps * 32;
 constexpr int kMinSplitCells = 128;
 constexpr int kKPad = 4;  // floats of padding per K row in shared memory
 constexpr int kMaxSplits = 128;
 
-template <bool kAligned>
-__device__ __forceinline__ void decode_kv(uint32_t type, const uint8_t* row, int64_t e, float v[8]) {
-  switch (type) {
-    case kF32: decode8<kF32, kAligned>(row, e, v); break;
-    case kF16: decode8<kF16, kAligned>(row, e, v); break;
-    case kBF16: decode8<kBF16, kAligned>(row, e, v); break;
-    case kQ8_0: decode8<kQ8_0, kAligned>(row, e, v); break;
-    case kQ5_1: decode8<kQ5_1, kAligned>(row, e, v); break;
-    case kQ5_0: decode8<kQ5_0, kAligned>(row, e, v); break;
-    case kQ4_1: decode8<kQ4_1, kAligned>(row, e, v); break;
-    case kQ4_0: decode8<kQ4_0, kAligned>(row, e, v); break;
-    case kIQ4_NL: decode8<kIQ4_NL, kAligned>(row, e, v); break;
-    default:
+// Cells [tile0, tile0 + kCells) of one K or V head, decoded to f32 rows of kRowStride floats
+// in shared memory (zeros past `end`). The type is a template parameter here and the loop has
+// a fixed trip count, so the compiler issues every load of the tile before the first is used:
+// one memory latency per tile rather than one per 8 values (a decode step over a long cache
+// is bound by that latency, and a quantized cache, which reads fewer bytes, would gain nothing).
+template <int D, int kRowStride, uint32_t kType, bool kAligned>
+__device__ __forceinline__ void decode_tile(const uint8_t* base, size_t stride, int64_t tile0, int64_t end,
+                                            float* dst) {
+  constexpr int kChunks = D / 8;
+  constexpr int kTurns = (kCells * kChunks + kThreads - 1) / kThreads;
+  float v[kTurns][8];
 #pragma unroll
-      for (int i = 0; i < 8; ++i) v[i] = 0.f;
+  for (int t = 0; t < kTurns; ++t) {
+    const int u = threadIdx.x + t * kThreads;
+    const int64_t c = tile0 + u / kChunks;
+    if (u < kCells * kChunks && c < end) {
+      decode8<kType, kAligned>(base + static_cast<size_t>(c) * stride, (u % kChunks) * 8, v[t]);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[t][i] = 0.f;
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kTurns; ++t) {
+    const int u = threadIdx.x + t * kThreads;
+    if (u < kCells * kChunks) {
+      float* out = dst + (u / kChunks) * kRowStride + (u % kChunks) * 8;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) out[i] = v[t][i];
+    }
   }
 }
 
-__device__ __forceinline__ void decode_kv_any(uint32_t type, bool aligned, const uint8_t* row, int64_t e,
-                                              float v[8]) {
+// The run-time type picks the instantiation: one uniform branch per tile.
+template <int D, int kRowStride, bool kAligned>
+__device__ __forceinline__ void decode_tile_of(uint32_t type, const uint8_t* base, size_t stride, int64_t tile0,
+                                               int64_t end, float* dst) {
+  switch (type) {
+    case kF32: decode_tile<D, kRowStride, kF32, kAligned>(base, stride, tile0, end, dst); break;
+    case kF16: decode_tile<D, kRowStride, kF16, kAligned>(base, stride, tile0, end, dst); break;
+    case kBF16: decode_tile<D, kRowStride, kBF16, kAligned>(base, stride, tile0, end, dst); break;
+    case kQ8_0: decode_tile<D, kRowStride, kQ8_0, kAligned>(base, stride, tile0, end, dst); break;
+    case kQ5_1: decode_tile<D, kRowStride, kQ5_1, kAligned>(base, stride, tile0, end, dst); break;
+    case kQ5_0: decode_tile<D, kRowStride, kQ5_0, kAligned>(base, stride, tile0, end, dst); break;
+    case kQ4_1: decode_tile<D, kRowStride, kQ4_1, kAligned>(base, stride, tile0, end, dst); break;
+    case kQ4_0: decode_tile<D, kRowStride, kQ4_0, kAligned>(base, stride, tile0, end, dst); break;
+    case kIQ4_NL: decode_tile<D, kRowStride, kIQ4_NL, kAligned>(base, stride, tile0, end, dst); break;
+    default:  // not a KV type: zeros rather than stale shared memory
+      for (int i = threadIdx.x; i < kCells * kRowStride; i += kThreads) dst[i] = 0.f;
+  }
+}
+
+template <int D, int kRowStride>
+__device__ __forceinline__ void decode_tile_any(uint32_t type, bool aligned, const uint8_t* base, size_t stride,
+                                                int64_t tile0, int64_t end, float* dst) {
   if (aligned) {
-    decode_kv<true>(type, row, e, v);
+    decode_tile_of<D, kRowStride, true>(type, base, stride, tile0, end, dst);
   } else {
-    decode_kv<false>(type, row, e, v);
+    decode_tile_of<D, kRowStride, false>(type, base, stride, tile0, end, dst);
   }
 }
 
@@ -88,9 +124,8 @@ constexpr size_t smem_bytes() {
 }
 
 template <int D>
-__global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionLaunch a) {
+__global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionLaunch a) {
   constexpr int kPerLane = (D + 31) / 32;
-  constexpr int kChunks = D / 8;
   extern __shared__ float smem[];
   float* qs = smem;                   // [kRows][D], pre-scaled
   float* ks = qs + kRows * D;            // [kCells][D + kKPad]: lane = cell reads its row with
@@ -103,7 +138,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
-  for (int i = threadIdx.x; i < kRows * D; i += blockDim.x) {
+  // Strides are the launch's fixed block size (not blockDim), so these loops unroll and their
+  // loads are in flight together: a decode step is bound by their latency, not their bytes.
+#pragma unroll
+  for (int i = threadIdx.x; i < kRows * D; i += kThreads) {
     const int r = row0 + i / D;
     float val = 0.f;
     if (r < n_rows) {
@@ -150,24 +188,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
   const auto* vbase = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(kvh) * a.v_head_bytes;
   for (int64_t tile0 = begin; tile0 < end; tile0 += kCells) {
     __syncthreads();  // the previous tile is consumed (and Q is stored, the first time)
-    for (int u = threadIdx.x; u < kCells * kChunks; u += blockDim.x) {
-      const int cell = u / kChunks;
-      const int e = (u % kChunks) * 8;
-      const int64_t c = tile0 + cell;
-      float kv[8], vv[8];
-      if (c < end) {
-        decode_kv_any(a.k_type, a.k_aligned, kbase + static_cast<size_t>(c) * a.k_stride, e, kv);
-        decode_kv_any(a.v_type, a.v_aligned, vbase + static_cast<size_t>(c) * a.v_stride, e, vv);
-      } else {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) kv[i] = vv[i] = 0.f;
-      }
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        ks[cell * (D + kKPad) + e + i] = kv[i];
-        vs[cell * D + e + i] = vv[i];
-      }
-    }
+    decode_tile_any<D, D + kKPad>(a.k_type, a.k_aligned, kbase, a.k_stride, tile0, end, ks);
+    decode_tile_any<D, D>(a.v_type, a.v_aligned, vbase, a.v_stride, tile0, end, vs);
     __syncthreads();
 
     float s[kRowsPerWarp];
@@ -292,7 +314,7 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(a.n_tokens) * (a.n_head / a.n_head_kv);
   const dim3 grid(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(a.n_head_kv),
                   static_cast<unsigned>(a.n_splits));
-  attention_kernel<D><<<grid, kWarps * 32, kSmem, stream>>>(a);
+  attention_kernel<D><<<grid, kThreads, kSmem, stream>>>(a);
   err = cudaGetLastError();
   if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);

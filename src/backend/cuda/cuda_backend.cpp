@@ -107,27 +107,33 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
       i = qi;
       continue;
     }
-    // rope [x, n_tokens, n_head, head_dim, half, neox, table, x_stride] of q, then of k right
-    // behind it (one token, packed rows: the stage's q and k buffers are adjacent): one launch.
+    // rope [x, n_tokens, n_head, head_dim, half, neox, table, x_stride] of q, then of k with
+    // the same tokens, head size and table: one launch.
     if (is(s0, kTagRope) && is(sigs[i + 1], kTagRope)) {
       const OpSignature& r1 = sigs[i + 1];
-      const auto x = arg<float*>(s0, 1);
-      const auto heads = arg<int64_t>(s0, 3), heads2 = arg<int64_t>(r1, 3);
-      const auto head_dim = arg<int64_t>(s0, 4);
-      const bool same = arg<int64_t>(s0, 2) == 1 && arg<int64_t>(r1, 2) == 1 && arg<int64_t>(r1, 4) == head_dim &&
-                        r1.words[5] == s0.words[5] && r1.words[6] == s0.words[6] && r1.words[7] == s0.words[7];
-      if (same && arg<int64_t>(s0, 8) == heads * head_dim && arg<int64_t>(r1, 8) == heads2 * head_dim &&
-          arg<float*>(r1, 1) == x + heads * head_dim) {
+      bool same = true;
+      for (size_t w = 2; w <= 7; ++w) same = same && (w == 3 || r1.words[w] == s0.words[w]);
+      if (same) {
+        const auto x = arg<float*>(s0, 1), y = arg<float*>(r1, 1);
+        const auto tokens = arg<int64_t>(s0, 2);
+        const auto heads_x = arg<int64_t>(s0, 3), heads_y = arg<int64_t>(r1, 3);
+        const auto head_dim = arg<int64_t>(s0, 4);
         const auto half = arg<int64_t>(s0, 5);
         const auto neox = arg<bool>(s0, 6);
         const auto table = arg<const float2*>(s0, 7);
-        const int64_t all = heads + heads2;
-        launches[i] = [=](cudaStream_t st) {
-          return launch_rope(x, 1, all, head_dim, half, neox, table, all * head_dim, st);
-        };
-        launches[i + 1] = nullptr;
-        ++i;
-        continue;
+        const auto x_stride = arg<int64_t>(s0, 8), y_stride = arg<int64_t>(r1, 8);
+        // Distinct heads (one launch rotates them in no particular order).
+        const bool disjoint = x + (tokens - 1) * x_stride + heads_x * head_dim <= y ||
+                              y + (tokens - 1) * y_stride + heads_y * head_dim <= x;
+        if (disjoint) {
+          launches[i] = [=](cudaStream_t st) {
+            return launch_rope_pair(x, heads_x, x_stride, y, heads_y, y_stride, tokens, head_dim, half, neox, table,
+                                    st);
+          };
+          launches[i + 1] = nullptr;
+          ++i;
+          continue;
+        }
       }
     }
     // matvec_q8 [type, w, row_bytes, rows, K, n_tokens, y, y_stride, scratch] of up to three
@@ -171,6 +177,30 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
         i += count - 1;
         continue;
       }
+    }
+    // write_kv [type, src, n_rows, row_elems, src_stride, dst_stride, dst or dst_ref, is_ref]
+    // of K, then of V: one launch (they write different caches).
+    if (is(s0, kTagWriteKv) && is(sigs[i + 1], kTagWriteKv)) {
+      const auto job = [](const OpSignature& w) {
+        KvWriteJob j;
+        j.type = arg<uint32_t>(w, 1);
+        j.src = arg<const float*>(w, 2);
+        j.n_rows = arg<int64_t>(w, 3);
+        j.row_elems = arg<int64_t>(w, 4);
+        j.src_stride = arg<int64_t>(w, 5);
+        j.dst_stride = arg<size_t>(w, 6);
+        if (arg<bool>(w, 8)) {
+          j.dst_ref = arg<const uint64_t*>(w, 7);
+        } else {
+          j.dst = arg<void*>(w, 7);
+        }
+        return j;
+      };
+      const KvWriteJob k = job(s0), v = job(sigs[i + 1]);
+      launches[i] = [=](cudaStream_t st) { return launch_write_kv_pair(k, v, st); };
+      launches[i + 1] = nullptr;
+      ++i;
+      continue;
     }
     // swiglu [gate, up, out, count], quantize [x, n_tokens, K, scratch]
     if (is(s0, kTagSwiglu) && is(sigs[i + 1], kTagQuantize)) {
@@ -981,9 +1011,9 @@ Status CudaBackend::write_kv(Type type, const float* src, int64_t n_rows, int64_
     if (!staged.ok()) return staged.status().with_context("write_kv");
     dst_ref = static_cast<const uint64_t*>(*staged);
     dst_now = nullptr;
-    sig.add(dst_ref);
+    sig.add(dst_ref).add(true);
   } else {
-    sig.add(dst);
+    sig.add(dst).add(false);
   }
   return launch_status("write_kv", g.submit("write_kv", sig, [=](cudaStream_t s) {
     return launch_write_kv(tid, src, n_rows, row_elems, src_stride, dst_now, dst_ref, dst_stride, s);

@@ -47,6 +47,24 @@ __device__ __forceinline__ uint2 load8(const uint8_t* p) {
     return make_uint2(ld_u32(p), ld_u32(p + 4));
   }
 }
+// 4N bytes at a 2-byte aligned p (a block of 18, 22, 34, 110 or 210 bytes starts at any even
+// offset) as N little-endian words, from N + 1 aligned 4-byte loads and funnel shifts rather
+// than 2N 2-byte loads: a decode matvec on these types is bound by load instructions, not
+// bytes. The extra word is loaded only when p is not 4-byte aligned (it then lies inside the
+// block), so nothing past the block is touched.
+template <int N>
+__device__ __forceinline__ void load_words_a2(const uint8_t* p, uint32_t (&out)[N]) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  const auto* base = reinterpret_cast<const uint32_t*>(addr & ~static_cast<uintptr_t>(3));
+  const uint32_t shift = static_cast<uint32_t>(addr & 2) * 8;  // 0 or 16 bits
+  uint32_t w[N + 1];
+#pragma unroll
+  for (int i = 0; i < N; ++i) w[i] = base[i];
+  w[N] = shift != 0 ? base[N] : 0u;
+#pragma unroll
+  for (int i = 0; i < N; ++i) out[i] = __funnelshift_r(w[i], w[i + 1], shift);
+}
+
 __device__ __forceinline__ uint32_t byte_of(uint2 w, int i) { return ((i < 4 ? w.x : w.y) >> (8 * (i & 3))) & 0xFF; }
 
 template <int kAlign>

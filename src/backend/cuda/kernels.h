@@ -35,6 +35,10 @@ cudaError_t launch_rope_table(const int32_t* pos, int64_t n_tokens, int64_t half
                               float freq_scale, const float* freq_factors, float2* table, cudaStream_t stream);
 cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
                         const float2* table, int64_t x_stride, cudaStream_t stream);
+// Rotates the heads of x and of y (q and k of a step, same tokens and table) in one launch.
+cudaError_t launch_rope_pair(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
+                             int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
+                             const float2* table, cudaStream_t stream);
 
 // ---- matmul (matmul.cu) -------------------------------------------------------------------
 // y[t * y_stride + r] = dot(W row r, x row t) for n_tokens <= kMaxDecodeTokens and f32, f16
@@ -84,6 +88,16 @@ cudaError_t launch_swiglu_quantize(const float* gate, const float* up, float* ou
 // across decode steps writes each step's cell.
 cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int64_t row_elems, int64_t src_stride,
                             void* dst, const uint64_t* dst_ref, size_t dst_stride, cudaStream_t stream);
+// One write of launch_write_kv's arguments; two of them (a step's K and V) go in one launch.
+struct KvWriteJob {
+  uint32_t type = 0;
+  const float* src = nullptr;
+  int64_t n_rows = 0, row_elems = 0, src_stride = 0;
+  void* dst = nullptr;
+  const uint64_t* dst_ref = nullptr;
+  size_t dst_stride = 0;
+};
+cudaError_t launch_write_kv_pair(const KvWriteJob& a, const KvWriteJob& b, cudaStream_t stream);
 
 // ---- attention (attention.cu) -------------------------------------------------------------
 struct AttentionLaunch {

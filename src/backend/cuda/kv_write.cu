@@ -220,55 +220,64 @@ __device__ __forceinline__ int block_bytes(uint32_t type) {
   }
 }
 
-// One thread per 32-element block of one row.
-__global__ void write_blocks_kernel(uint32_t type, const float* __restrict__ src, int64_t n_rows, int64_t row_elems,
-                                    int64_t src_stride, uint8_t* dst, const uint64_t* dst_ref, size_t dst_stride) {
-  if (dst_ref != nullptr) dst = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*dst_ref));
-  const int64_t blocks = row_elems / 32;
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n_rows * blocks) return;
+// One thread per 32-element block of one row (quantized types) or per element (float types).
+__device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
+  uint8_t* dst = j.dst_ref != nullptr ? reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*j.dst_ref))
+                                      : static_cast<uint8_t*>(j.dst);
+  if (j.type == kF32 || j.type == kF16 || j.type == kBF16) {
+    if (idx >= j.n_rows * j.row_elems) return;
+    const int64_t r = idx / j.row_elems;
+    const int64_t i = idx % j.row_elems;
+    const float v = j.src[r * j.src_stride + i];
+    uint8_t* row = dst + static_cast<size_t>(r) * j.dst_stride;
+    if (j.type == kF32) {
+      const uint32_t bits = __float_as_uint(v);
+      for (int k = 0; k < 4; ++k) row[4 * i + k] = static_cast<uint8_t>(bits >> (8 * k));
+    } else {
+      st_u16(row + 2 * i, j.type == kF16 ? half_bits(v) : bf16_bits(v));
+    }
+    return;
+  }
+  const int64_t blocks = j.row_elems / 32;
+  if (idx >= j.n_rows * blocks) return;
   const int64_t r = idx / blocks;
   const int64_t b = idx % blocks;
   float x[32];
-  const float* s = src + r * src_stride + b * 32;
-  for (int j = 0; j < 32; ++j) x[j] = s[j];
-  quantize_block(type, x, dst + static_cast<size_t>(r) * dst_stride + static_cast<size_t>(b) * block_bytes(type));
+  const float* s = j.src + r * j.src_stride + b * 32;
+  for (int k = 0; k < 32; ++k) x[k] = s[k];
+  quantize_block(j.type, x, dst + static_cast<size_t>(r) * j.dst_stride + static_cast<size_t>(b) * block_bytes(j.type));
 }
 
-// One thread per element of the float types.
-__global__ void write_floats_kernel(uint32_t type, const float* __restrict__ src, int64_t n_rows, int64_t row_elems,
-                                    int64_t src_stride, uint8_t* dst, const uint64_t* dst_ref, size_t dst_stride) {
-  if (dst_ref != nullptr) dst = reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*dst_ref));
-  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (idx >= n_rows * row_elems) return;
-  const int64_t r = idx / row_elems;
-  const int64_t i = idx % row_elems;
-  const float v = src[r * src_stride + i];
-  uint8_t* row = dst + static_cast<size_t>(r) * dst_stride;
-  if (type == kF32) {
-    const uint32_t bits = __float_as_uint(v);
-    for (int k = 0; k < 4; ++k) row[4 * i + k] = static_cast<uint8_t>(bits >> (8 * k));
-  } else {
-    st_u16(row + 2 * i, type == kF16 ? half_bits(v) : bf16_bits(v));
-  }
+// Blocks [0, blocks_a) write job a, the rest job b (K and V of a decode step in one launch).
+__global__ void write_kv_kernel(const KvWriteJob a, unsigned blocks_a, const KvWriteJob b) {
+  const bool first = blockIdx.x < blocks_a;
+  const int64_t block = first ? blockIdx.x : blockIdx.x - blocks_a;
+  write_one(first ? a : b, block * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+}
+
+// Threads (and so blocks) a job needs; 0 for none, -1 when the grid would be too large.
+int64_t job_blocks(const KvWriteJob& j) {
+  const bool floats = j.type == kF32 || j.type == kF16 || j.type == kBF16;
+  const int64_t work = floats ? j.n_rows * j.row_elems : j.n_rows * (j.row_elems / 32);
+  if (work <= 0) return 0;
+  const int64_t blocks = (work + kThreads - 1) / kThreads;
+  return blocks > 0x3FFFFFFF ? -1 : blocks;
 }
 
 }  // namespace
 
 cudaError_t launch_write_kv(uint32_t type, const float* src, int64_t n_rows, int64_t row_elems, int64_t src_stride,
                             void* dst, const uint64_t* dst_ref, size_t dst_stride, cudaStream_t stream) {
-  const bool floats = type == kF32 || type == kF16 || type == kBF16;
-  const int64_t work = floats ? n_rows * row_elems : n_rows * (row_elems / 32);
-  if (work <= 0) return cudaSuccess;
-  const int64_t blocks = (work + kThreads - 1) / kThreads;
-  if (blocks > 0x7FFFFFFF) return cudaErrorInvalidValue;
-  if (floats) {
-    write_floats_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_ref, dst_stride);
-  } else {
-    write_blocks_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-        type, src, n_rows, row_elems, src_stride, static_cast<uint8_t*>(dst), dst_ref, dst_stride);
-  }
+  const KvWriteJob job{type, src, n_rows, row_elems, src_stride, dst, dst_ref, dst_stride};
+  return launch_write_kv_pair(job, KvWriteJob{}, stream);
+}
+
+cudaError_t launch_write_kv_pair(const KvWriteJob& a, const KvWriteJob& b, cudaStream_t stream) {
+  const int64_t blocks_a = job_blocks(a), blocks_b = b.src != nullptr ? job_blocks(b) : 0;
+  if (blocks_a < 0 || blocks_b < 0) return cudaErrorInvalidValue;
+  if (blocks_a + blocks_b == 0) return cudaSuccess;
+  write_kv_kernel<<<static_cast<unsigned>(blocks_a + blocks_b), kThreads, 0, stream>>>(
+      a, static_cast<unsigned>(blocks_a), b);
   return cudaGetLastError();
 }
 

@@ -50,7 +50,11 @@ __device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t 
     const uint8_t* b = row + u * kBytes;
     const float d = load_half<2>(b);
     uint32_t q[4];
-    words16(load8<kA>(b + kQs), load8<kA>(b + kQs + 8), q);
+    if constexpr (kA == 2) {
+      load_words_a2(b + kQs, q);
+    } else {
+      words16(load8<kA>(b + kQs), load8<kA>(b + kQs + 8), q);
+    }
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       const uint32_t lo = q[k] & 0x0F0F0F0Fu, hi = (q[k] >> 4) & 0x0F0F0F0Fu;
@@ -67,13 +71,17 @@ __device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t 
     const uint8_t* b = row + u * kBytes;
     const float d = load_half<2>(b);
     uint32_t qh;
+    uint32_t q[4];
     if constexpr (kType == kQ5_0) {
-      qh = load_half_bits(b + 2) | (load_half_bits(b + 4) << 16);
+      uint32_t t[5];  // qh then qs, contiguous
+      load_words_a2(b + 2, t);
+      qh = t[0];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) q[k] = t[k + 1];
     } else {
       qh = *reinterpret_cast<const uint32_t*>(b + 4);
+      words16(load8<kA>(b + kQh + 4), load8<kA>(b + kQh + 12), q);
     }
-    uint32_t q[4];
-    words16(load8<kA>(b + kQh + 4), load8<kA>(b + kQh + 12), q);
 #pragma unroll
     for (int k = 0; k < 4; ++k) {
       o.w[k] = static_cast<int>((q[k] & 0x0F0F0F0Fu) | spread4((qh >> (4 * k)) & 0xFu));
@@ -84,12 +92,10 @@ __device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t 
   } else if constexpr (kType == kQ8_0) {
     const uint8_t* b = row + u * 34;
     const float d = load_half<2>(b);
+    uint32_t q[8];
+    load_words_a2(b + 2, q);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint2 p = load8<2>(b + 2 + 8 * k);
-      o.w[2 * k] = static_cast<int>(p.x);
-      o.w[2 * k + 1] = static_cast<int>(p.y);
-    }
+    for (int k = 0; k < 8; ++k) o.w[k] = static_cast<int>(q[k]);
     o.a0 = o.a1 = d;
   } else if constexpr (kType == kQ4_K || kType == kQ5_K) {
     constexpr int kBytes = kType == kQ4_K ? 144 : 176;
@@ -128,12 +134,12 @@ __device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t 
     const uint8_t* ql = b + 64 * half + 32 * (quarter & 1);
     const uint8_t* qh = b + 128 + 32 * half;
     const int lo_shift = quarter >= 2 ? 4 : 0, hi_shift = 2 * quarter;
+    uint32_t l[8], h[8];
+    load_words_a2(ql, l);
+    load_words_a2(qh, h);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint2 l = load8<2>(ql + 8 * k), h = load8<2>(qh + 8 * k);
-      o.w[2 * k] = static_cast<int>(((l.x >> lo_shift) & 0x0F0F0F0Fu) | (((h.x >> hi_shift) & 0x03030303u) << 4));
-      o.w[2 * k + 1] =
-          static_cast<int>(((l.y >> lo_shift) & 0x0F0F0F0Fu) | (((h.y >> hi_shift) & 0x03030303u) << 4));
+    for (int k = 0; k < 8; ++k) {
+      o.w[k] = static_cast<int>(((l[k] >> lo_shift) & 0x0F0F0F0Fu) | (((h[k] >> hi_shift) & 0x03030303u) << 4));
     }
     const float d = load_half<2>(b + 208);
     const auto* sc = reinterpret_cast<const int8_t*>(b + 192 + 8 * half + 2 * quarter);
@@ -163,11 +169,12 @@ __device__ __forceinline__ void unpack(const uint8_t* __restrict__ row, int64_t 
     const int sub = static_cast<int>(u & 7);
     const uint8_t* q = b + 32 + 32 * (sub >> 2);
     const int shift = 2 * (sub & 3);
+    uint32_t p[8], h[8];
+    load_words_a2(q, p);
+    load_words_a2(b, h);
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint2 p = load8<2>(q + 8 * k), h = load8<2>(b + 8 * k);
-      o.w[2 * k] = static_cast<int>(((p.x >> shift) & 0x03030303u) | (((h.x >> sub) & 0x01010101u) << 2));
-      o.w[2 * k + 1] = static_cast<int>(((p.y >> shift) & 0x03030303u) | (((h.y >> sub) & 0x01010101u) << 2));
+    for (int k = 0; k < 8; ++k) {
+      o.w[k] = static_cast<int>(((p[k] >> shift) & 0x03030303u) | (((h[k] >> sub) & 0x01010101u) << 2));
     }
     const uint8_t* packed = b + 96;
     int sc[2];

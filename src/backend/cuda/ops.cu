@@ -105,15 +105,18 @@ __global__ void rope_table_kernel(const int32_t* __restrict__ pos, int64_t n_tok
   table[idx] = make_float2(c, s);
 }
 
-// One thread per rotated pair of one head of one token.
-__global__ void rope_kernel(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
-                            const float2* __restrict__ table, int64_t x_stride) {
+// One thread per rotated pair of one head of one token; heads [0, n_head_x) are x's, the rest
+// (if any) y's: a decode step rotates q and k in one launch.
+__global__ void rope_kernel(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
+                            int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
+                            const float2* __restrict__ table) {
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t n_head = n_head_x + n_head_y;
   if (idx >= n_tokens * n_head * half) return;
   const int64_t i = idx % half;
   const int64_t h = (idx / half) % n_head;
   const int64_t t = idx / (half * n_head);
-  float* head = x + t * x_stride + h * head_dim;
+  float* head = h < n_head_x ? x + t * x_stride + h * head_dim : y + t * y_stride + (h - n_head_x) * head_dim;
   const int64_t a = neox ? i : 2 * i;
   const int64_t b = neox ? i + half : 2 * i + 1;
   const float2 cs = table[t * half + i];
@@ -198,8 +201,14 @@ cudaError_t launch_rope_table(const int32_t* pos, int64_t n_tokens, int64_t half
 
 cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
                         const float2* table, int64_t x_stride, cudaStream_t stream) {
-  rope_kernel<<<blocks_for(n_tokens * n_head * half), kThreads, 0, stream>>>(x, n_tokens, n_head, head_dim, half,
-                                                                             neox, table, x_stride);
+  return launch_rope_pair(x, n_head, x_stride, nullptr, 0, 0, n_tokens, head_dim, half, neox, table, stream);
+}
+
+cudaError_t launch_rope_pair(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
+                             int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
+                             const float2* table, cudaStream_t stream) {
+  rope_kernel<<<blocks_for(n_tokens * (n_head_x + n_head_y) * half), kThreads, 0, stream>>>(
+      x, n_head_x, x_stride, y, n_head_y, y_stride, n_tokens, head_dim, half, neox, table);
   return cudaGetLastError();
 }
 
