@@ -609,10 +609,11 @@ Status CudaBackend::write(void* device_dst, const void* host_src, size_t bytes) 
   if (bytes == 0) return {};
   if (device_dst == nullptr || host_src == nullptr) return invalid_argument("write: null pointer for {} bytes", bytes);
   STRATA_TRY(use_device(device_));
-  // The source is any host memory, read now: the step's ops so far go first.
+  // The source is any host memory, read now: the step's ops so far go first. The copy is
+  // ordered before the ops after it on the stream, so it does not keep the next decode step
+  // from running as a graph (a stage's input arriving from the CPU or another GPU).
   STRATA_TRY(impl_->graph->flush());
   impl_->quant_x = nullptr;
-  impl_->graph->enqueued_outside();
   const cudaError_t e = cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, impl_->stream);
   if (e != cudaSuccess) return internal_error("cuda write of {} bytes to the GPU failed: {}", bytes, describe(e));
   return {};

@@ -21,6 +21,7 @@ Result<std::unique_ptr<StepGraph>> StepGraph::create(cudaStream_t stream) {
   }
   cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&g->host_staging_), kStagingBytes);
   if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&g->dev_staging_), kStagingBytes);
+  if (e == cudaSuccess) e = cudaEventCreateWithFlags(&g->staging_copied_, cudaEventDisableTiming);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return resource_exhausted("cuda: cannot allocate the {} KiB staging area of decode-step graphs: {}",
@@ -36,6 +37,7 @@ StepGraph::~StepGraph() {
     if (c.exec != nullptr) cudaGraphExecDestroy(c.exec);
   }
   if (dev_staging_ != nullptr) cudaFree(dev_staging_);
+  if (staging_copied_ != nullptr) cudaEventDestroy(staging_copied_);
   if (host_staging_ != nullptr) cudaFreeHost(host_staging_);
 }
 
@@ -51,6 +53,14 @@ Result<void*> StepGraph::stage(const void* values, size_t bytes) {
     return resource_exhausted("cuda: a decode step stages more than {} KiB of metadata (ids, positions); run "
                               "fewer sequences or tokens per step",
                               kStagingBytes >> 10);
+  }
+  if (staged_ == 0 && bytes > 0) {
+    // The previous step's copy out of the pinned area must be done before it is overwritten.
+    const cudaError_t e = cudaEventSynchronize(staging_copied_);
+    if (e != cudaSuccess) {
+      cudaGetLastError();
+      return internal_error("cuda: waiting for the previous decode step's metadata copy failed: {}", describe(e));
+    }
   }
   if (bytes > 0) std::memcpy(host_staging_ + offset, values, bytes);
   staged_ = offset + bytes;
@@ -82,6 +92,7 @@ Status StepGraph::flush() {
   cudaError_t e = cudaSuccess;
   const char* failed = "staging copy";
   if (staged_ > 0) e = cudaMemcpyAsync(dev_staging_, host_staging_, staged_, cudaMemcpyHostToDevice, stream_);
+  if (staged_ > 0 && e == cudaSuccess) e = cudaEventRecord(staging_copied_, stream_);
   if (e == cudaSuccess && pending_.empty()) {
     // nothing to run
   } else if (e == cudaSuccess && graphable_) {

@@ -2,7 +2,7 @@
 // same ops.
 //
 // A step is everything a caller enqueues between two host synchronisations (read() of the
-// logits, synchronize()). When its first op has at most kMaxGraphTokens tokens, the ops are
+// logits, synchronize()), or from a host->device write() of a stage's input to the next one. When its first op has at most kMaxGraphTokens tokens, the ops are
 // not launched one by one: each op is kept as a launch closure plus a signature (its kernel
 // and every argument a graph would bake in), and its host metadata (token ids, positions, KV
 // row addresses) is staged into one pinned area. At the end of the step the whole area goes to
@@ -132,6 +132,10 @@ class StepGraph {
   static constexpr size_t kStagingBytes = size_t{2} << 20;
   uint8_t* host_staging_ = nullptr;  // pinned
   uint8_t* dev_staging_ = nullptr;
+  // Recorded after each step's staging copy: the next step waits for it before it writes the
+  // pinned area again, so a step may open without a host synchronisation before it (a stage
+  // behind a host->device write of its input, as in a -ngl or -ts split).
+  cudaEvent_t staging_copied_ = nullptr;
   size_t staged_ = 0;
 
   static constexpr size_t kMaxCached = 8;
