@@ -1,5 +1,5 @@
 # Quick start: `make serve` and `make test`. Everything else is a convenience over CMake presets.
-.PHONY: all deps build serve test test-debug debug fuzz cuda bench clean
+.PHONY: all deps build serve test test-debug debug fuzz cuda test-cuda bench clean
 
 JOBS ?= $(shell nproc)
 MODEL ?=
@@ -35,9 +35,14 @@ fuzz: deps
 	cmake --preset fuzz
 	cmake --build --preset fuzz -j $(JOBS)
 
+# The CUDA backend (sm_80 and sm_90): strata and the GPU tests and benchmark. test-cuda runs
+# those tests, which skip with a message on a machine without a GPU.
 cuda: deps
 	cmake --preset cuda
 	cmake --build --preset cuda -j $(JOBS)
+
+test-cuda: cuda
+	ctest --preset cuda
 
 bench: build
 	@for b in build/release/bin/bench_*; do echo "== $$b"; $$b; done
