@@ -20,101 +20,34 @@ constexpr int kCells = 32;       // KV cells per tile: one per lane when scoring
 constexpr int kWarps = 4;
 constexpr int kRowsPerWarp = 4;  // query rows each warp carries through the tiles
 constexpr int kRows = kWarps * kRowsPerWarp;
-constexpr int kThreads = kWarps * 32;
 constexpr int kMinSplitCells = 128;
 constexpr int kKPad = 4;  // floats of padding per K row in shared memory
 constexpr int kMaxSplits = 128;
 
-// Cells [tile0, tile0 + kCells) of one K or V head, decoded to f32 rows of kRowStride floats
-// in shared memory (zeros past `end`). The type is a template parameter here and the loop has
-// a fixed trip count, so the compiler issues every load of the tile before the first is used:
-// one memory latency per tile rather than one per 8 values (a decode step over a long cache
-// is bound by that latency, and a quantized cache, which reads fewer bytes, would gain nothing).
-template <int D, int kRowStride, uint32_t kType, bool kAligned>
-__device__ __forceinline__ void decode_tile(const uint8_t* base, size_t stride, int64_t tile0, int64_t end,
-                                            float* dst) {
-  constexpr int kChunks = D / 8;
-  constexpr int kTurns = (kCells * kChunks + kThreads - 1) / kThreads;
-  float v[kTurns][8];
-#pragma unroll
-  for (int t = 0; t < kTurns; ++t) {
-    const int u = threadIdx.x + t * kThreads;
-    const int64_t c = tile0 + u / kChunks;
-    if (u < kCells * kChunks && c < end) {
-      decode8<kType, kAligned>(base + static_cast<size_t>(c) * stride, (u % kChunks) * 8, v[t]);
-    } else {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) v[t][i] = 0.f;
-    }
-  }
-#pragma unroll
-  for (int t = 0; t < kTurns; ++t) {
-    const int u = threadIdx.x + t * kThreads;
-    if (u < kCells * kChunks) {
-      float* out = dst + (u / kChunks) * kRowStride + (u % kChunks) * 8;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) out[i] = v[t][i];
-    }
-  }
-}
-
-// The run-time type picks the instantiation: one uniform branch per tile.
-template <int D, int kRowStride, bool kAligned>
-__device__ __forceinline__ void decode_tile_of(uint32_t type, const uint8_t* base, size_t stride, int64_t tile0,
-                                               int64_t end, float* dst) {
+template <bool kAligned>
+__device__ __forceinline__ void decode_kv(uint32_t type, const uint8_t* row, int64_t e, float v[8]) {
   switch (type) {
-    case kF32: decode_tile<D, kRowStride, kF32, kAligned>(base, stride, tile0, end, dst); break;
-    case kF16: decode_tile<D, kRowStride, kF16, kAligned>(base, stride, tile0, end, dst); break;
-    case kBF16: decode_tile<D, kRowStride, kBF16, kAligned>(base, stride, tile0, end, dst); break;
-    case kQ8_0: decode_tile<D, kRowStride, kQ8_0, kAligned>(base, stride, tile0, end, dst); break;
-    case kQ5_1: decode_tile<D, kRowStride, kQ5_1, kAligned>(base, stride, tile0, end, dst); break;
-    case kQ5_0: decode_tile<D, kRowStride, kQ5_0, kAligned>(base, stride, tile0, end, dst); break;
-    case kQ4_1: decode_tile<D, kRowStride, kQ4_1, kAligned>(base, stride, tile0, end, dst); break;
-    case kQ4_0: decode_tile<D, kRowStride, kQ4_0, kAligned>(base, stride, tile0, end, dst); break;
-    case kIQ4_NL: decode_tile<D, kRowStride, kIQ4_NL, kAligned>(base, stride, tile0, end, dst); break;
-    default:  // not a KV type: zeros rather than stale shared memory
-      for (int i = threadIdx.x; i < kCells * kRowStride; i += kThreads) dst[i] = 0.f;
+    case kF32: decode8<kF32, kAligned>(row, e, v); break;
+    case kF16: decode8<kF16, kAligned>(row, e, v); break;
+    case kBF16: decode8<kBF16, kAligned>(row, e, v); break;
+    case kQ8_0: decode8<kQ8_0, kAligned>(row, e, v); break;
+    case kQ5_1: decode8<kQ5_1, kAligned>(row, e, v); break;
+    case kQ5_0: decode8<kQ5_0, kAligned>(row, e, v); break;
+    case kQ4_1: decode8<kQ4_1, kAligned>(row, e, v); break;
+    case kQ4_0: decode8<kQ4_0, kAligned>(row, e, v); break;
+    case kIQ4_NL: decode8<kIQ4_NL, kAligned>(row, e, v); break;
+    default:
+#pragma unroll
+      for (int i = 0; i < 8; ++i) v[i] = 0.f;
   }
 }
 
-template <int D, int kRowStride>
-__device__ __forceinline__ void decode_tile_any(uint32_t type, bool aligned, const uint8_t* base, size_t stride,
-                                                int64_t tile0, int64_t end, float* dst) {
+__device__ __forceinline__ void decode_kv_any(uint32_t type, bool aligned, const uint8_t* row, int64_t e,
+                                              float v[8]) {
   if (aligned) {
-    decode_tile_of<D, kRowStride, true>(type, base, stride, tile0, end, dst);
+    decode_kv<true>(type, row, e, v);
   } else {
-    decode_tile_of<D, kRowStride, false>(type, base, stride, tile0, end, dst);
-  }
-}
-
-// cp.async (sm_80+): global -> shared memory without going through registers, so the next
-// tile's K and V bytes are in flight while this tile is scored: a long cache is then read at
-// memory bandwidth, and a quantized one, having fewer bytes, is read faster than f16.
-template <int kBytes>
-__device__ __forceinline__ void copy_async(void* smem_dst, const void* global_src) {
-  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(dst), "l"(global_src), "n"(kBytes));
-}
-__device__ __forceinline__ void copy_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-// Waits until at most one committed group (the newest) is still in flight.
-__device__ __forceinline__ void copy_async_wait_all_but_newest() { asm volatile("cp.async.wait_group 1;\n" ::); }
-
-// The raw bytes of cells [tile0, min(tile0 + kCells, end)) of one head into `raw`, row after
-// row (row_bytes each), in `chunk`-byte copies (16, 8 or 4: what every address allows).
-__device__ __forceinline__ void fetch_tile(uint8_t* raw, const uint8_t* base, size_t stride, int row_bytes,
-                                           int chunk, int64_t tile0, int64_t end) {
-  const int per_row = row_bytes / chunk;
-  for (int i = threadIdx.x; i < kCells * per_row; i += kThreads) {
-    const int cell = i / per_row;
-    const int offset = (i % per_row) * chunk;
-    if (tile0 + cell >= end) continue;
-    const uint8_t* src = base + static_cast<size_t>(tile0 + cell) * stride + offset;
-    uint8_t* dst = raw + cell * row_bytes + offset;
-    switch (chunk) {
-      case 16: copy_async<16>(dst, src); break;
-      case 8: copy_async<8>(dst, src); break;
-      default: copy_async<4>(dst, src); break;
-    }
+    decode_kv<false>(type, row, e, v);
   }
 }
 
@@ -148,9 +81,6 @@ __device__ __forceinline__ void tile_scores(const float* krow, const float* qw, 
   }
 }
 
-// Shared memory for the raw K and V bytes of two tiles (the pipelined path), at most.
-constexpr size_t kMaxRawBytes = size_t{64} << 10;
-
 template <int D>
 constexpr size_t smem_bytes() {
   return sizeof(float) * (static_cast<size_t>(kRows) * D + static_cast<size_t>(kCells) * (D + kKPad) +
@@ -158,8 +88,9 @@ constexpr size_t smem_bytes() {
 }
 
 template <int D>
-__global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionLaunch a) {
+__global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionLaunch a) {
   constexpr int kPerLane = (D + 31) / 32;
+  constexpr int kChunks = D / 8;
   extern __shared__ float smem[];
   float* qs = smem;                   // [kRows][D], pre-scaled
   float* ks = qs + kRows * D;            // [kCells][D + kKPad]: lane = cell reads its row with
@@ -172,10 +103,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionLaun
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
 
-  // Strides are the launch's fixed block size (not blockDim), so these loops unroll and their
-  // loads are in flight together: a decode step is bound by their latency, not their bytes.
-#pragma unroll
-  for (int i = threadIdx.x; i < kRows * D; i += kThreads) {
+  for (int i = threadIdx.x; i < kRows * D; i += blockDim.x) {
     const int r = row0 + i / D;
     float val = 0.f;
     if (r < n_rows) {
@@ -220,37 +148,25 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionLaun
 
   const auto* kbase = static_cast<const uint8_t*>(a.k) + static_cast<size_t>(kvh) * a.k_head_bytes;
   const auto* vbase = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(kvh) * a.v_head_bytes;
-  // Pipelined (a.copy_chunk > 0): tile t + 1's raw bytes are copied into one half of `raw`
-  // while tile t, in the other half, is decoded and scored.
-  const bool pipelined = a.copy_chunk > 0;
-  const int k_row = static_cast<int>(a.k_head_bytes), v_row = static_cast<int>(a.v_head_bytes);
-  uint8_t* raw = reinterpret_cast<uint8_t*>(vs + kCells * D);
-  const int raw_tile = kCells * (k_row + v_row);
-  if (pipelined && begin < end) {
-    fetch_tile(raw, kbase, a.k_stride, k_row, a.copy_chunk, begin, end);
-    fetch_tile(raw + kCells * k_row, vbase, a.v_stride, v_row, a.copy_chunk, begin, end);
-    copy_async_commit();
-  }
-  int half = 0;
   for (int64_t tile0 = begin; tile0 < end; tile0 += kCells) {
     __syncthreads();  // the previous tile is consumed (and Q is stored, the first time)
-    if (pipelined) {
-      uint8_t* next = raw + (half ^ 1) * raw_tile;
-      if (tile0 + kCells < end) {
-        fetch_tile(next, kbase, a.k_stride, k_row, a.copy_chunk, tile0 + kCells, end);
-        fetch_tile(next + kCells * k_row, vbase, a.v_stride, v_row, a.copy_chunk, tile0 + kCells, end);
+    for (int u = threadIdx.x; u < kCells * kChunks; u += blockDim.x) {
+      const int cell = u / kChunks;
+      const int e = (u % kChunks) * 8;
+      const int64_t c = tile0 + cell;
+      float kv[8], vv[8];
+      if (c < end) {
+        decode_kv_any(a.k_type, a.k_aligned, kbase + static_cast<size_t>(c) * a.k_stride, e, kv);
+        decode_kv_any(a.v_type, a.v_aligned, vbase + static_cast<size_t>(c) * a.v_stride, e, vv);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) kv[i] = vv[i] = 0.f;
       }
-      copy_async_commit();  // possibly empty: the wait below counts groups
-      copy_async_wait_all_but_newest();
-      __syncthreads();  // every thread's copies of this tile have landed
-      const uint8_t* now = raw + half * raw_tile;
-      const int64_t cells = end - tile0 < kCells ? end - tile0 : kCells;
-      decode_tile_any<D, D + kKPad>(a.k_type, true, now, k_row, 0, cells, ks);
-      decode_tile_any<D, D>(a.v_type, true, now + kCells * k_row, v_row, 0, cells, vs);
-      half ^= 1;
-    } else {
-      decode_tile_any<D, D + kKPad>(a.k_type, a.k_aligned, kbase, a.k_stride, tile0, end, ks);
-      decode_tile_any<D, D>(a.v_type, a.v_aligned, vbase, a.v_stride, tile0, end, vs);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        ks[cell * (D + kKPad) + e + i] = kv[i];
+        vs[cell * D + e + i] = vv[i];
+      }
     }
     __syncthreads();
 
@@ -367,34 +283,16 @@ __global__ void combine_kernel(const AttentionLaunch a) {
   }
 }
 
-// The widest cp.async size (16, 8 or 4 bytes) that divides every K and V address the kernel
-// copies (base, head offset, cell stride, head row), or 0 for the unpipelined path: rows of
-// an odd number of 2-byte units (q8_0 at head size 96, say), or raw tiles over kMaxRawBytes.
-int copy_chunk(const AttentionLaunch& a) {
-  if (2 * kCells * (a.k_head_bytes + a.v_head_bytes) > kMaxRawBytes) return 0;
-  const auto k = reinterpret_cast<uintptr_t>(a.k), v = reinterpret_cast<uintptr_t>(a.v);
-  for (const size_t chunk : {size_t{16}, size_t{8}, size_t{4}}) {
-    const bool fits = k % chunk == 0 && v % chunk == 0 && a.k_head_bytes % chunk == 0 &&
-                      a.v_head_bytes % chunk == 0 && a.k_stride % chunk == 0 && a.v_stride % chunk == 0;
-    if (fits) return static_cast<int>(chunk);
-  }
-  return 0;
-}
-
 template <int D>
 cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   constexpr size_t kSmem = smem_bytes<D>();
-  static_assert(kSmem % 16 == 0);  // the raw area after it holds 16-byte copies
   cudaError_t err = cudaFuncSetAttribute(attention_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(kSmem + kMaxRawBytes));
+                                         static_cast<int>(kSmem));
   if (err != cudaSuccess) return err;
-  AttentionLaunch piped = a;
-  piped.copy_chunk = copy_chunk(a);
-  const size_t raw = piped.copy_chunk > 0 ? 2 * kCells * (a.k_head_bytes + a.v_head_bytes) : 0;
   const int64_t rows = static_cast<int64_t>(a.n_tokens) * (a.n_head / a.n_head_kv);
   const dim3 grid(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(a.n_head_kv),
                   static_cast<unsigned>(a.n_splits));
-  attention_kernel<D><<<grid, kThreads, kSmem + raw, stream>>>(piped);
+  attention_kernel<D><<<grid, kWarps * 32, kSmem, stream>>>(a);
   err = cudaGetLastError();
   if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);

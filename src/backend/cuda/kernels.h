@@ -124,7 +124,6 @@ struct AttentionLaunch {
   int64_t kv_extent = 0;      // 1 + the largest position; 0: the kernel finds it in pos (graphs)
   int n_splits = 1;           // KV ranges computed apart, then combined
   float* partials = nullptr;  // n_splits * n_tokens * n_head * (head_dim + 2) floats when n_splits > 1
-  int copy_chunk = 0;         // set by launch_attention: cp.async size of the pipelined tile loads
 };
 
 // Head dims the attention kernels are built for.
