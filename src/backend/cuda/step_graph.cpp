@@ -54,7 +54,7 @@ Result<void*> StepGraph::stage(const void* values, size_t bytes) {
                               "fewer sequences or tokens per step",
                               kStagingBytes >> 10);
   }
-  if (staged_ == 0 && bytes > 0) {
+  if (staged_ == 0 && bytes > 0 && staging_copied_ != nullptr) {
     // The previous step's copy out of the pinned area must be done before it is overwritten.
     const cudaError_t e = cudaEventSynchronize(staging_copied_);
     if (e != cudaSuccess) {
