@@ -249,10 +249,14 @@ __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
 }
 
 // Blocks [0, blocks_a) write job a, the rest job b (K and V of a decode step in one launch).
+// (Two calls rather than one on a selected job: selecting between kernel parameters would copy
+// them to local memory in every thread.)
 __global__ void write_kv_kernel(const KvWriteJob a, unsigned blocks_a, const KvWriteJob b) {
-  const bool first = blockIdx.x < blocks_a;
-  const int64_t block = first ? blockIdx.x : blockIdx.x - blocks_a;
-  write_one(first ? a : b, block * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+  if (blockIdx.x < blocks_a) {
+    write_one(a, blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+  } else {
+    write_one(b, (blockIdx.x - blocks_a) * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+  }
 }
 
 // Threads (and so blocks) a job needs; 0 for none, -1 when the grid would be too large.
