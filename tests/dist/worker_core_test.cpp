@@ -9,6 +9,7 @@
 
 #include "backend/cpu/cpu_backend.h"
 #include "dist/stage_identity.h"
+#include "dist/stage_messages.h"
 #include "model/synth.h"
 #include "support/temp_dir.h"
 
@@ -42,12 +43,7 @@ struct Fixture {
   }
 
   v1::PrepareRequest prepare_request(model::LayerRange range) const {
-    const StageIdentity id = *stage_identity(file, range);
-    v1::PrepareRequest r;
-    r.set_content_hash(id.content.hex());
-    r.set_shape_hash(id.shape.hex());
-    r.set_layer_begin(range.begin);
-    r.set_layer_end(range.end);
+    v1::PrepareRequest r = testing::prepare_request(file, range);
     r.set_type_k(1);
     r.set_type_v(1);
     r.set_n_ctx(64);
@@ -56,13 +52,7 @@ struct Fixture {
     return r;
   }
 
-  // The stage's tensor bytes as the coordinator streams them, optionally cut or extended.
-  std::string stage_data(model::LayerRange range) const {
-    std::string out;
-    const auto tensors = stage_tensors(file, range);
-    for (const auto* t : *tensors) out.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());
-    return out;
-  }
+  std::string stage_data(model::LayerRange range) const { return testing::stage_data(file, range); }
 
   size_t cache_entries() const {
     size_t n = 0;

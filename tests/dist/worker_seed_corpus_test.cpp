@@ -13,6 +13,7 @@
 #include "backend/cpu/cpu_backend.h"
 #include "dist/stage_cache.h"
 #include "dist/stage_identity.h"
+#include "dist/stage_messages.h"
 #include "dist/worker_core.h"
 #include "model/synth.h"
 #include "support/temp_dir.h"
@@ -41,24 +42,8 @@ std::string upload_body(const v1::UploadHeader& header, const std::string& data)
   return out + h + data;
 }
 
-std::string stage_data(const gguf::File& file, model::LayerRange range) {
-  std::string out;
-  const auto tensors = stage_tensors(file, range);  // kept: the loop must not outlive it
-  for (const auto* t : *tensors) {
-    out.append(reinterpret_cast<const char*>(t->data.data()), t->data.size());
-  }
-  return out;
-}
-
-v1::PrepareRequest prepare_request(const gguf::File& file, model::LayerRange range) {
-  const StageIdentity id = *stage_identity(file, range);
-  v1::PrepareRequest r;
-  r.set_content_hash(id.content.hex());
-  r.set_shape_hash(id.shape.hex());
-  r.set_layer_begin(range.begin);
-  r.set_layer_end(range.end);
-  return r;
-}
+using testing::prepare_request;
+using testing::stage_data;
 
 std::string f16_zeros(size_t n) { return std::string(n * 2, '\0'); }
 
