@@ -10,6 +10,8 @@
 // steps, short batches, head dim 256 and the plain path (-fa off).
 #include <cmath>
 
+#include "backend/cuda/activation_quant.cuh"
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -89,6 +91,7 @@ constexpr size_t smem_bytes() {
 
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionLaunch a) {
+  start_after_predecessor();
   constexpr int kPerLane = (D + 31) / 32;
   constexpr int kChunks = D / 8;
   extern __shared__ float smem[];
@@ -218,7 +221,12 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
 #pragma unroll
       for (int k = 0; k < kPerLane; ++k) {
         const int d = lane + 32 * k;
-        if (d < D) o[d] = acc[i][k] * inv;
+        if (d < D) {
+          const float v = acc[i][k] * inv;
+          o[d] = v;
+          // D is a multiple of 32 when out_q is set: the warp holds the whole unit.
+          if (a.out_q != nullptr) quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
+        }
       }
     } else {
       const int64_t slot = (static_cast<int64_t>(blockIdx.z) * a.n_tokens + t) * a.n_head + h;
@@ -255,6 +263,7 @@ __device__ __forceinline__ float block_reduce(float v, bool is_max, float* scrat
 }
 
 __global__ void combine_kernel(const AttentionLaunch a) {
+  start_after_predecessor();
   __shared__ float weight[kMaxSplits];
   __shared__ float scratch[32];
   const int row = blockIdx.x;  // t * n_head + h
@@ -279,7 +288,10 @@ __global__ void combine_kernel(const AttentionLaunch a) {
     float sum = 0.f;
 #pragma unroll 8
     for (int s = 0; s < a.n_splits; ++s) sum += p[s * stride + d] * weight[s];
-    o[d] = sum * inv;
+    const float v = sum * inv;
+    o[d] = v;
+    // D is a multiple of 32 when out_q is set: a warp's lanes are one unit, all in the loop.
+    if (a.out_q != nullptr) quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
   }
 }
 
@@ -292,8 +304,7 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(a.n_tokens) * (a.n_head / a.n_head_kv);
   const dim3 grid(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(a.n_head_kv),
                   static_cast<unsigned>(a.n_splits));
-  attention_kernel<D><<<grid, kWarps * 32, kSmem, stream>>>(a);
-  err = cudaGetLastError();
+  err = launch_dependent(attention_kernel<D>, grid, kWarps * 32, kSmem, stream, a);
   if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);
 }
@@ -325,8 +336,8 @@ int attention_splits(const AttentionLaunch& a, int n_sms) {
 
 cudaError_t launch_attention_combine(const AttentionLaunch& a, cudaStream_t stream) {
   if (a.n_splits > kMaxSplits) return cudaErrorInvalidValue;
-  combine_kernel<<<static_cast<unsigned>(static_cast<int64_t>(a.n_tokens) * a.n_head), 128, 0, stream>>>(a);
-  return cudaGetLastError();
+  return launch_dependent(combine_kernel, static_cast<unsigned>(static_cast<int64_t>(a.n_tokens) * a.n_head), 128, 0,
+                          stream, a);
 }
 
 size_t attention_partial_floats(const AttentionLaunch& a) {

@@ -12,6 +12,7 @@
 
 #include <cmath>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -58,6 +59,7 @@ __device__ __forceinline__ int64_t split_span(int64_t kv_extent, int n_splits) {
 
 template <int D>
 __global__ void __launch_bounds__(kWarps * 32) attention_mma_kernel(const AttentionLaunch a) {
+  start_after_predecessor();
   constexpr int kSteps = D / 16;  // k-steps of the scores
   constexpr int kOut = D / 8;     // n-tiles of the output
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -289,8 +291,7 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   const int64_t rows = static_cast<int64_t>(a.n_tokens) * (a.n_head / a.n_head_kv);
   const dim3 grid(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(a.n_head_kv),
                   static_cast<unsigned>(a.n_splits));
-  attention_mma_kernel<D><<<grid, kWarps * 32, kSmem, stream>>>(a);
-  err = cudaGetLastError();
+  err = launch_dependent(attention_mma_kernel<D>, grid, kWarps * 32, kSmem, stream, a);
   if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);
 }

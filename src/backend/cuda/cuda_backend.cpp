@@ -202,6 +202,45 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
       ++i;
       continue;
     }
+    // attention [see CudaBackend::attention: 23 arguments; 24 for the tensor-core kernel],
+    // quantize [x, n_tokens, K, scratch]: the kernel that writes the output quantizes it.
+    if (is(s0, kTagAttention) && s0.n == 24 && is(sigs[i + 1], kTagQuantize)) {
+      const OpSignature& q = sigs[i + 1];
+      AttentionLaunch a;
+      a.q = arg<const float*>(s0, 1);
+      a.q_stride = arg<int64_t>(s0, 2);
+      a.pos = arg<const int32_t*>(s0, 3);
+      a.n_tokens = arg<int>(s0, 4);
+      a.k_type = arg<uint32_t>(s0, 5);
+      a.k = arg<const void*>(s0, 6);
+      a.k_stride = arg<size_t>(s0, 7);
+      a.k_head_bytes = arg<size_t>(s0, 8);
+      a.v_type = arg<uint32_t>(s0, 9);
+      a.v = arg<const void*>(s0, 10);
+      a.v_stride = arg<size_t>(s0, 11);
+      a.v_head_bytes = arg<size_t>(s0, 12);
+      a.k_aligned = arg<bool>(s0, 13);
+      a.v_aligned = arg<bool>(s0, 14);
+      a.n_head = arg<int>(s0, 15);
+      a.n_head_kv = arg<int>(s0, 16);
+      a.head_dim = arg<int>(s0, 17);
+      a.scale = arg<float>(s0, 18);
+      a.out = arg<float*>(s0, 19);
+      a.out_stride = arg<int64_t>(s0, 20);
+      a.kv_extent = arg<int64_t>(s0, 21);
+      a.n_splits = arg<int>(s0, 22);
+      a.partials = arg<float*>(s0, 23);
+      const auto tokens = arg<int64_t>(q, 2);
+      const auto width = arg<int64_t>(q, 3);
+      if (arg<const float*>(q, 1) == a.out && tokens == a.n_tokens && tokens <= kMaxDecodeTokens &&
+          width == int64_t{a.n_head} * a.head_dim && a.out_stride == width && a.head_dim % 32 == 0) {
+        split_scratch(arg<void*>(q, 4), tokens * (width / 32), a.out_q, a.out_qds);
+        launches[i] = [a](cudaStream_t st) { return launch_attention(a, st); };
+        launches[i + 1] = nullptr;
+        ++i;
+        continue;
+      }
+    }
     // swiglu [gate, up, out, count], quantize [x, n_tokens, K, scratch]
     if (is(s0, kTagSwiglu) && is(sigs[i + 1], kTagQuantize)) {
       const OpSignature& q = sigs[i + 1];

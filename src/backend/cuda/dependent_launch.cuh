@@ -1,11 +1,21 @@
 // Programmatic dependent launch (sm_90): a kernel launched with
-// cudaLaunchAttributeProgrammaticStreamSerialization may start while the kernel before it on
-// the stream is still running, once every block of that one has called
-// allow_dependents_early() (or exited). It must call wait_for_predecessor() before it touches
-// anything the earlier kernels write or read; what no kernel writes (the weights) it may load
-// before, which hides the weight loads' latency and the launch gap behind the previous
-// kernel's tail. Both are no-ops before sm_90 and for kernels launched without the attribute.
+// cudaLaunchAttributeProgrammaticStreamSerialization (launch_dependent below) may start while
+// the kernel before it on the stream is still running, once every block of that one has
+// called allow_dependents_early() (or exited). It must call wait_for_predecessor() before it
+// touches anything the earlier kernels write or read; what no kernel writes (the weights) it
+// may load before, which hides the weight loads' latency and the launch gap behind the
+// previous kernel's tail. Both are no-ops before sm_90 and for kernels launched without the
+// attribute. A decode step is a few hundred short kernels, so every kernel of the backend is
+// launched this way: each calls wait_for_predecessor() before its first access to memory
+// that another kernel writes, and none returns before that call (a kernel that finished
+// without waiting would let its successor run ahead of the kernel before it).
 #pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string>
+#include <utility>
 
 namespace strata::backend::cuda {
 
@@ -21,6 +31,46 @@ __device__ __forceinline__ void wait_for_predecessor() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
+}
+
+// The start of a kernel that reads or writes nothing before the kernel before it finishes:
+// waits for it, then lets the next kernel launch (its blocks become resident and wait in
+// turn, so the launch latency hides behind this kernel's run, one kernel ahead at most).
+__device__ __forceinline__ void start_after_predecessor() {
+  wait_for_predecessor();
+  allow_dependents_early();
+}
+
+// On sm_90 and later, unless STRATA_CUDA_PDL=0 (for comparisons).
+inline bool dependent_launch_enabled() {
+  static const bool enabled = [] {
+    if (const char* env = std::getenv("STRATA_CUDA_PDL"); env != nullptr && std::string(env) == "0") return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
+}
+
+// kernel<<<grid, block, shared_bytes, stream>>>(args...) with the dependent-launch attribute.
+template <typename... Params, typename... Args>
+cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                             cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace strata::backend::cuda

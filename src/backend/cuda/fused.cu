@@ -2,6 +2,7 @@
 // followed by the int8 quantization of its output for the next matvec, computed in one pass.
 // Each does exactly the float operations of the kernels it replaces (ops.cu's add, rms_norm,
 // swiglu and matvec_q8.cu's quantize_activations), so results do not change with fusion.
+#include "backend/cuda/activation_quant.cuh"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -14,21 +15,6 @@ __device__ __forceinline__ double warp_sum_d(double v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
   return v;
-}
-
-// The lanes of a warp hold one 32-value unit: int8 quants, d = amax / 127, s = d * sum.
-__device__ __forceinline__ void quantize_unit(float v, int64_t unit, int8_t* xq, float2* xds) {
-  const int lane = threadIdx.x & 31;
-  float amax = fabsf(v);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-  const float d = amax / 127.f;
-  const int q = amax == 0.f ? 0 : __float2int_rn(v / d);
-  int sum = q;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
-  xq[unit * 32 + lane] = static_cast<int8_t>(q);
-  if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
 }
 
 // One block per token: [sum = a + b], y = rms_norm(sum or x) * w, then y quantized. The
@@ -49,15 +35,18 @@ __global__ void __launch_bounds__(kNormThreads)
   float v[kSlots], wv[kSlots];
   double sum = 0.0;
   if constexpr (kInRegisters) {
+    // The norm's weights are constant: they are loaded before the predecessor finishes.
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
+      wv[k] = i < n ? __ldg(w + i) : 0.f;
+    }
+    wait_for_predecessor();
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
       const int64_t i = threadIdx.x + static_cast<int64_t>(k) * kNormThreads;
       v[k] = 0.f;
-      wv[k] = 0.f;
-      if (i < n) {
-        v[k] = a != nullptr ? a[blockIdx.x * n + i] + b[blockIdx.x * n + i] : xr[i];
-        wv[k] = __ldg(w + i);
-      }
+      if (i < n) v[k] = a != nullptr ? a[blockIdx.x * n + i] + b[blockIdx.x * n + i] : xr[i];
     }
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {
@@ -68,6 +57,7 @@ __global__ void __launch_bounds__(kNormThreads)
       }
     }
   } else if (a != nullptr) {
+    wait_for_predecessor();
     const float* ar = a + blockIdx.x * n;
     const float* br = b + blockIdx.x * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
@@ -76,6 +66,7 @@ __global__ void __launch_bounds__(kNormThreads)
       sum += static_cast<double>(s) * s;
     }
   } else {
+    wait_for_predecessor();
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += static_cast<double>(xr[i]) * xr[i];
   }
   __shared__ double partial[32];
@@ -116,6 +107,7 @@ __global__ void __launch_bounds__(kNormThreads)
 __global__ void swiglu_quantize_kernel(const float* gate, const float* up, float* out, int64_t units,
                                        int8_t* __restrict__ xq, float2* __restrict__ xds) {
   allow_dependents_early();
+  wait_for_predecessor();
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32; unit < units;
        unit += warps) {
@@ -128,11 +120,6 @@ __global__ void swiglu_quantize_kernel(const float* gate, const float* up, float
   }
 }
 
-void split_scratch(void* scratch, int64_t units, int8_t*& xq, float2*& xds) {
-  xq = static_cast<int8_t*>(scratch);
-  xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
-}
-
 }  // namespace
 
 cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, const float* w, float* y,
@@ -142,8 +129,8 @@ cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, c
   float2* xds = nullptr;
   split_scratch(scratch, n_tokens * (n / 32), xq, xds);
   const auto go = [&](auto kernel) {
-    kernel<<<static_cast<unsigned>(n_tokens), kNormThreads, 0, stream>>>(a, b, x, w, y, n, eps, xq, xds);
-    return cudaGetLastError();
+    return launch_dependent(kernel, static_cast<unsigned>(n_tokens), kNormThreads, 0, stream, a, b, x, w, y, n, eps, xq,
+                            xds);
   };
   const int64_t per = (n + kNormThreads - 1) / kNormThreads;  // values per thread
   if (per <= 1) return go(add_norm_quantize_kernel<1>);
@@ -162,8 +149,8 @@ cudaError_t launch_swiglu_quantize(const float* gate, const float* up, float* ou
   float2* xds = nullptr;
   split_scratch(scratch, units, xq, xds);
   const int64_t blocks = (units + 7) / 8;  // 8 warps per block
-  swiglu_quantize_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(gate, up, out, units, xq, xds);
-  return cudaGetLastError();
+  return launch_dependent(swiglu_quantize_kernel, static_cast<unsigned>(blocks), 256, 0, stream, gate, up, out, units,
+                          xq, xds);
 }
 
 }  // namespace strata::backend::cuda

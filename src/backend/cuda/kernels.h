@@ -51,6 +51,12 @@ cudaError_t launch_matvec(uint32_t type, const void* w, size_t row_bytes, int64_
 // share one quantization.
 bool matvec_q8_supported(uint32_t type);
 size_t matvec_q8_scratch_bytes(int64_t n_tokens, int64_t K);
+// The scratch layout: units * 32 int8 quants, then one float2 (d, d * sum) per unit on the
+// next 16-byte boundary.
+inline void split_scratch(void* scratch, int64_t units, int8_t*& xq, float2*& xds) {
+  xq = static_cast<int8_t*>(scratch);
+  xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
+}
 cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_t K, void* scratch,
                                         cudaStream_t stream);
 cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
@@ -124,6 +130,11 @@ struct AttentionLaunch {
   int64_t kv_extent = 0;      // 1 + the largest position; 0: the kernel finds it in pos (graphs)
   int n_splits = 1;           // KV ranges computed apart, then combined
   float* partials = nullptr;  // n_splits * n_tokens * n_head * (head_dim + 2) floats when n_splits > 1
+  // When set, the output is also quantized for the matvec that reads it (the o projection),
+  // as launch_quantize_activations would: head_dim a multiple of 32, out_stride n_head *
+  // head_dim. Decode kernel only (launch_attention), not the tensor-core one.
+  int8_t* out_q = nullptr;
+  float2* out_qds = nullptr;
 };
 
 // Head dims the attention kernels are built for.

@@ -7,6 +7,7 @@
 #include <cfloat>
 #include <climits>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -252,6 +253,7 @@ __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
 // (Two calls rather than one on a selected job: selecting between kernel parameters would copy
 // them to local memory in every thread.)
 __global__ void write_kv_kernel(const KvWriteJob a, unsigned blocks_a, const KvWriteJob b) {
+  start_after_predecessor();
   if (blockIdx.x < blocks_a) {
     write_one(a, blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x);
   } else {
@@ -280,9 +282,8 @@ cudaError_t launch_write_kv_pair(const KvWriteJob& a, const KvWriteJob& b, cudaS
   const int64_t blocks_a = job_blocks(a), blocks_b = b.src != nullptr ? job_blocks(b) : 0;
   if (blocks_a < 0 || blocks_b < 0) return cudaErrorInvalidValue;
   if (blocks_a + blocks_b == 0) return cudaSuccess;
-  write_kv_kernel<<<static_cast<unsigned>(blocks_a + blocks_b), kThreads, 0, stream>>>(
-      a, static_cast<unsigned>(blocks_a), b);
-  return cudaGetLastError();
+  return launch_dependent(write_kv_kernel, static_cast<unsigned>(blocks_a + blocks_b), kThreads, 0, stream, a,
+                          static_cast<unsigned>(blocks_a), b);
 }
 
 }  // namespace strata::backend::cuda

@@ -2,6 +2,7 @@
 // owns rows of W and streams them once, converting 8 weights per lane step (16-byte loads)
 // and multiplying them with every token's unrounded activations. The block types take the
 // integer path of matvec_q8.cu instead.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -16,6 +17,7 @@ template <uint32_t kType, int kRows, bool kVecX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     matvec_kernel(const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows, int64_t K,
                   const float* __restrict__ x, int n_tokens, float* __restrict__ y, int64_t y_stride) {
+  start_after_predecessor();
   const int lane = threadIdx.x & 31;
   const int64_t r0 = (static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5)) * kRows;
   if (r0 >= n_rows) return;
@@ -79,16 +81,10 @@ cudaError_t launch_rows(const void* w, size_t row_bytes, int64_t n_rows, int64_t
   const int64_t per_block = int64_t{kWarpsPerBlock} * kRows;
   const auto blocks = static_cast<unsigned>((n_rows + per_block - 1) / per_block);
   const auto* wb = static_cast<const uint8_t*>(w);
-  if (reinterpret_cast<uintptr_t>(x) % 16 == 0) {
-    matvec_kernel<kType, kRows, true><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, x,
-                                                                                  static_cast<int>(n_tokens), y,
-                                                                                  y_stride);
-  } else {
-    matvec_kernel<kType, kRows, false><<<blocks, kWarpsPerBlock * 32, 0, stream>>>(wb, row_bytes, n_rows, K, x,
-                                                                                   static_cast<int>(n_tokens), y,
-                                                                                   y_stride);
-  }
-  return cudaGetLastError();
+  const auto kernel = reinterpret_cast<uintptr_t>(x) % 16 == 0 ? matvec_kernel<kType, kRows, true>
+                                                                : matvec_kernel<kType, kRows, false>;
+  return launch_dependent(kernel, blocks, kWarpsPerBlock * 32, 0, stream, wb, row_bytes, n_rows, K, x,
+                          static_cast<int>(n_tokens), y, y_stride);
 }
 
 // Four (two) rows per warp where there are rows enough to fill the GPU that way, else one.

@@ -5,6 +5,7 @@
 // Each unit's result is d_x * (a0 * dot0 + a1 * dot1 + c0 * sum0 + c1 * sum1) + m * s_x, where
 // dot0/dot1 are the integer dot products of its two 16-value halves, sum0/sum1 the sums of
 // the activation quants there, and (a, c, m) come from the block's scales and offsets.
+#include "backend/cuda/activation_quant.cuh"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
@@ -210,20 +211,10 @@ constexpr bool kNeedsHalfSums = kType == kQ6_K || kType == kQ2_K || kType == kQ3
 __global__ void quantize_activations_kernel(const float* __restrict__ x, int64_t n_units, int8_t* __restrict__ xq,
                                             float2* __restrict__ xds) {
   allow_dependents_early();
+  wait_for_predecessor();
   const int64_t unit = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> 5;
   if (unit >= n_units) return;
-  const int lane = threadIdx.x & 31;
-  const float v = x[unit * 32 + lane];
-  float amax = fabsf(v);
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xFFFFFFFFu, amax, o));
-  const float d = amax / 127.f;
-  const int q = amax == 0.f ? 0 : __float2int_rn(v / d);
-  int sum = q;
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, o);
-  xq[unit * 32 + lane] = static_cast<int8_t>(q);
-  if (lane == 0) xds[unit] = make_float2(d, d * static_cast<float>(sum));
+  quantize_unit(x[unit * 32 + (threadIdx.x & 31)], unit, xq, xds);
 }
 
 // Up to kMaxMatvecParts matrices of one type that multiply the same activations, in one
@@ -238,87 +229,51 @@ struct Parts {
   unsigned block_end[kMaxMatvecParts];
 };
 
-// A block owns kRows rows; its warps split the row's 32-value units between them (lane l of
-// warp w starts at unit 32 w + l), so even a short row keeps every multiprocessor busy with
-// many independent loads. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
+// The arithmetic shared by both kernels below: unit u of each row (already unpacked) times
+// the quantized activations of every token.
 template <uint32_t kType, int kRows, int kTokens>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    matvec_q8_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq, const float2* __restrict__ xds,
-                     int n_tokens) {
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  // Selects rather than an indexed parameter array, which would go through local memory.
-  const unsigned b = blockIdx.x;
-  const int part = b < parts.block_end[0] ? 0 : b < parts.block_end[1] ? 1 : 2;
-  static_assert(kMaxMatvecParts == 3);
-  const uint8_t* __restrict__ w = part == 0 ? parts.w[0] : part == 1 ? parts.w[1] : parts.w[2];
-  const size_t row_bytes = part == 0 ? parts.row_bytes[0] : part == 1 ? parts.row_bytes[1] : parts.row_bytes[2];
-  const int64_t n_rows = part == 0 ? parts.n_rows[0] : part == 1 ? parts.n_rows[1] : parts.n_rows[2];
-  float* __restrict__ y = part == 0 ? parts.y[0] : part == 1 ? parts.y[1] : parts.y[2];
-  const int64_t y_stride = part == 0 ? parts.y_stride[0] : part == 1 ? parts.y_stride[1] : parts.y_stride[2];
-  const unsigned first_block = part == 0 ? 0u : part == 1 ? parts.block_end[0] : parts.block_end[1];
-  const int64_t r0 = static_cast<int64_t>(b - first_block) * kRows;
-  if (kTokens == 1) n_tokens = 1;
-  const uint8_t* rows[kRows];
+__device__ __forceinline__ void accumulate_unit(const Unit (&un)[kRows], const int8_t* __restrict__ xq,
+                                                const float2* __restrict__ xds, int64_t K, int64_t units, int64_t u,
+                                                int n_tokens, float (&acc)[kRows][kTokens]) {
 #pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-    const int64_t r = r0 + i < n_rows ? r0 + i : n_rows - 1;
-    rows[i] = w + static_cast<size_t>(r) * row_bytes;
-  }
-  float acc[kRows][kTokens];
+  for (int t = 0; t < kTokens; ++t) {
+    if (t < n_tokens) {
+      const int4* xp = reinterpret_cast<const int4*>(xq + t * K + u * 32);
+      const int4 xa = __ldg(xp), xb = __ldg(xp + 1);
+      const int xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+      const float2 ds = __ldg(xds + t * units + u);
+      int sum0 = 0, sum1 = 0;
+      if constexpr (kNeedsHalfSums<kType>) {
 #pragma unroll
-  for (int i = 0; i < kRows; ++i) {
+        for (int k = 0; k < 4; ++k) {
+          sum0 = __dp4a(0x01010101, xv[k], sum0);
+          sum1 = __dp4a(0x01010101, xv[4 + k], sum1);
+        }
+      }
 #pragma unroll
-    for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
-  }
-  const int64_t units = K / 32;
-  allow_dependents_early();
-  // The first units' weights are loaded before waiting for the kernel that wrote x (see
-  // dependent_launch.cuh); each later iteration loads its own.
-  int64_t u = warp * 32 + lane;
-  Unit un[kRows];
-  if (u < units) {
+      for (int i = 0; i < kRows; ++i) {
+        int dot0 = 0, dot1 = 0;
 #pragma unroll
-    for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
-  }
-  wait_for_predecessor();
-  for (; u < units; u += 32 * kWarpsPerBlock) {
-    if (u != warp * 32 + lane) {
-#pragma unroll
-      for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
-    }
-#pragma unroll
-    for (int t = 0; t < kTokens; ++t) {
-      if (t < n_tokens) {
-        const int4* xp = reinterpret_cast<const int4*>(xq + t * K + u * 32);
-        const int4 xa = __ldg(xp), xb = __ldg(xp + 1);
-        const int xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-        const float2 ds = __ldg(xds + t * units + u);
-        int sum0 = 0, sum1 = 0;
+        for (int k = 0; k < 4; ++k) {
+          dot0 = __dp4a(un[i].w[k], xv[k], dot0);
+          dot1 = __dp4a(un[i].w[4 + k], xv[4 + k], dot1);
+        }
+        float inner = un[i].a0 * static_cast<float>(dot0) + un[i].a1 * static_cast<float>(dot1);
         if constexpr (kNeedsHalfSums<kType>) {
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            sum0 = __dp4a(0x01010101, xv[k], sum0);
-            sum1 = __dp4a(0x01010101, xv[4 + k], sum1);
-          }
+          inner += un[i].c0 * static_cast<float>(sum0) + un[i].c1 * static_cast<float>(sum1);
         }
-#pragma unroll
-        for (int i = 0; i < kRows; ++i) {
-          int dot0 = 0, dot1 = 0;
-#pragma unroll
-          for (int k = 0; k < 4; ++k) {
-            dot0 = __dp4a(un[i].w[k], xv[k], dot0);
-            dot1 = __dp4a(un[i].w[4 + k], xv[4 + k], dot1);
-          }
-          float inner = un[i].a0 * static_cast<float>(dot0) + un[i].a1 * static_cast<float>(dot1);
-          if constexpr (kNeedsHalfSums<kType>) {
-            inner += un[i].c0 * static_cast<float>(sum0) + un[i].c1 * static_cast<float>(sum1);
-          }
-          acc[i][t] += ds.x * inner + un[i].m * ds.y;
-        }
+        acc[i][t] += ds.x * inner + un[i].m * ds.y;
       }
     }
   }
+}
+
+// Sums each row's per-lane results over the block and writes them (rows past n_rows are not).
+template <int kRows, int kTokens>
+__device__ __forceinline__ void store_rows(const float (&acc)[kRows][kTokens], int n_tokens, int64_t r0,
+                                           int64_t n_rows, float* __restrict__ y, int64_t y_stride) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
   __shared__ float partial[kWarpsPerBlock][kRows][kTokens];
 #pragma unroll
   for (int i = 0; i < kRows; ++i) {
@@ -343,18 +298,174 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
-// Whether matvecs start early (dependent_launch.cuh): on sm_90 and later, unless
-// STRATA_CUDA_PDL=0 (for comparisons).
-bool dependent_launch_enabled() {
-  static const bool enabled = [] {
-    if (const char* env = std::getenv("STRATA_CUDA_PDL"); env != nullptr && std::string(env) == "0") return false;
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
+// The part of a multi-matrix launch that block b works on.
+struct PartOfBlock {
+  const uint8_t* w;
+  size_t row_bytes;
+  int64_t n_rows;
+  float* y;
+  int64_t y_stride;
+  unsigned first_block;
+};
+
+__device__ __forceinline__ PartOfBlock part_of_block(const Parts& parts, unsigned b) {
+  // Selects rather than an indexed parameter array, which would go through local memory.
+  static_assert(kMaxMatvecParts == 3);
+  const int part = b < parts.block_end[0] ? 0 : b < parts.block_end[1] ? 1 : 2;
+  PartOfBlock p;
+  p.w = part == 0 ? parts.w[0] : part == 1 ? parts.w[1] : parts.w[2];
+  p.row_bytes = part == 0 ? parts.row_bytes[0] : part == 1 ? parts.row_bytes[1] : parts.row_bytes[2];
+  p.n_rows = part == 0 ? parts.n_rows[0] : part == 1 ? parts.n_rows[1] : parts.n_rows[2];
+  p.y = part == 0 ? parts.y[0] : part == 1 ? parts.y[1] : parts.y[2];
+  p.y_stride = part == 0 ? parts.y_stride[0] : part == 1 ? parts.y_stride[1] : parts.y_stride[2];
+  p.first_block = part == 0 ? 0u : part == 1 ? parts.block_end[0] : parts.block_end[1];
+  return p;
+}
+
+// A block owns kRows rows; its warps split the row's 32-value units between them (lane l of
+// warp w starts at unit 32 w + l), so even a short row keeps every multiprocessor busy with
+// many independent loads. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
+// Each lane reads its units straight from global memory (STRATA_CUDA_MATVEC=direct).
+template <uint32_t kType, int kRows, int kTokens>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    matvec_q8_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq, const float2* __restrict__ xds,
+                     int n_tokens) {
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const PartOfBlock p = part_of_block(parts, blockIdx.x);
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x - p.first_block) * kRows;
+  if (kTokens == 1) n_tokens = 1;
+  const uint8_t* rows[kRows];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+    const int64_t r = r0 + i < p.n_rows ? r0 + i : p.n_rows - 1;
+    rows[i] = p.w + static_cast<size_t>(r) * p.row_bytes;
+  }
+  float acc[kRows][kTokens];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
+  }
+  const int64_t units = K / 32;
+  allow_dependents_early();
+  // The first units' weights are loaded before waiting for the kernel that wrote x (see
+  // dependent_launch.cuh); each later iteration loads its own.
+  int64_t u = warp * 32 + lane;
+  Unit un[kRows];
+  if (u < units) {
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
+  }
+  wait_for_predecessor();
+  for (; u < units; u += 32 * kWarpsPerBlock) {
+    if (u != warp * 32 + lane) {
+#pragma unroll
+      for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
     }
-    return major >= 9;
+    accumulate_unit<kType, kRows, kTokens>(un, xq, xds, K, units, u, n_tokens, acc);
+  }
+  store_rows<kRows, kTokens>(acc, n_tokens, r0, p.n_rows, p.y, p.y_stride);
+}
+
+// Units per block of the format and the block's bytes: a chunk of kChunkUnits units of a row
+// is a whole number of blocks (kChunkUnits is a multiple of 8).
+template <uint32_t kType>
+struct BlockShape;
+template <> struct BlockShape<kQ4_0> { static constexpr int kUnits = 1, kBytes = 18; };
+template <> struct BlockShape<kQ4_1> { static constexpr int kUnits = 1, kBytes = 20; };
+template <> struct BlockShape<kQ5_0> { static constexpr int kUnits = 1, kBytes = 22; };
+template <> struct BlockShape<kQ5_1> { static constexpr int kUnits = 1, kBytes = 24; };
+template <> struct BlockShape<kQ8_0> { static constexpr int kUnits = 1, kBytes = 34; };
+template <> struct BlockShape<kIQ4_NL> { static constexpr int kUnits = 1, kBytes = 18; };
+template <> struct BlockShape<kQ2_K> { static constexpr int kUnits = 8, kBytes = 84; };
+template <> struct BlockShape<kQ3_K> { static constexpr int kUnits = 8, kBytes = 110; };
+template <> struct BlockShape<kQ4_K> { static constexpr int kUnits = 8, kBytes = 144; };
+template <> struct BlockShape<kQ5_K> { static constexpr int kUnits = 8, kBytes = 176; };
+template <> struct BlockShape<kQ6_K> { static constexpr int kUnits = 8, kBytes = 210; };
+template <> struct BlockShape<kIQ4_XS> { static constexpr int kUnits = 8, kBytes = 136; };
+
+constexpr int kChunkUnits = kWarpsPerBlock * 32;
+
+__device__ __forceinline__ void copy16_async(void* shared_dst, const void* global_src) {
+  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(shared_dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(global_src) : "memory");
+}
+__device__ __forceinline__ void wait_async_copies() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// The same product, but the block first copies its rows' next kChunkUnits units into shared
+// memory with 16-byte asynchronous copies (every byte of a chunk contiguous, so whole cache
+// lines per warp and a quarter of the load instructions), then each lane unpacks its unit
+// from there. The direct kernel's lanes read 18- to 34-byte units at odd strides with 2- and
+// 4-byte loads, which caps the rate at which one multiprocessor can pull weights. A chunk of
+// a row starts anywhere on a 2-byte boundary: the copy starts at the 16-byte boundary below
+// (the weight's allocation starts on one, so that is inside it) and keeps the address modulo
+// 16, so the unpackers' alignment assumptions still hold in shared memory; the last partial
+// 16 bytes are copied with 2-byte loads, so nothing past the row's end is read.
+template <uint32_t kType, int kRows, int kTokens>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    matvec_q8_staged_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq,
+                            const float2* __restrict__ xds, int n_tokens) {
+  using Shape = BlockShape<kType>;
+  constexpr int kChunkBytes = kChunkUnits / Shape::kUnits * Shape::kBytes;
+  constexpr int kStageWords = (kChunkBytes + 32) / 16;
+  __shared__ uint4 stage[kRows][kStageWords];
+  const int tid = threadIdx.x;
+  const PartOfBlock p = part_of_block(parts, blockIdx.x);
+  const int64_t r0 = static_cast<int64_t>(blockIdx.x - p.first_block) * kRows;
+  if (kTokens == 1) n_tokens = 1;
+  float acc[kRows][kTokens];
+#pragma unroll
+  for (int i = 0; i < kRows; ++i) {
+#pragma unroll
+    for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
+  }
+  const int64_t units = K / 32;
+  allow_dependents_early();
+  uint32_t head[kRows];  // offset of the chunk's first byte in its stage row
+  for (int64_t c0 = 0; c0 < units; c0 += kChunkUnits) {
+    const int64_t chunk_units = units - c0 < kChunkUnits ? units - c0 : kChunkUnits;
+    const size_t offset = static_cast<size_t>(c0 / Shape::kUnits) * Shape::kBytes;
+    const size_t bytes = static_cast<size_t>(chunk_units / Shape::kUnits) * Shape::kBytes;
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      const int64_t r = r0 + i < p.n_rows ? r0 + i : p.n_rows - 1;
+      const uint8_t* start = p.w + static_cast<size_t>(r) * p.row_bytes + offset;
+      const auto* aligned = reinterpret_cast<const uint4*>(reinterpret_cast<uintptr_t>(start) & ~uintptr_t{15});
+      head[i] = static_cast<uint32_t>(start - reinterpret_cast<const uint8_t*>(aligned));
+      const uint32_t span = head[i] + static_cast<uint32_t>(bytes);  // bytes from the aligned start
+      const uint32_t whole = span / 16;
+      for (uint32_t j = tid; j < whole; j += kWarpsPerBlock * 32) copy16_async(&stage[i][j], aligned + j);
+      // The last span % 16 bytes (an even count) with 2-byte loads.
+      const uint32_t tail_halves = (span % 16) / 2;
+      if (static_cast<uint32_t>(tid) < tail_halves) {
+        const auto* src = reinterpret_cast<const uint16_t*>(aligned + whole) + tid;
+        reinterpret_cast<uint16_t*>(&stage[i][whole])[tid] = *src;
+      }
+    }
+    // The weights are in flight; now the activations the previous kernel writes may be read.
+    if (c0 == 0) wait_for_predecessor();
+    wait_async_copies();
+    __syncthreads();
+    const int64_t u = c0 + tid;
+    if (u < units) {
+      Unit un[kRows];
+#pragma unroll
+      for (int i = 0; i < kRows; ++i) {
+        unpack<kType>(reinterpret_cast<const uint8_t*>(&stage[i][0]) + head[i], tid, un[i]);
+      }
+      accumulate_unit<kType, kRows, kTokens>(un, xq, xds, K, units, u, n_tokens, acc);
+    }
+    __syncthreads();  // the stage is refilled by the next chunk
+  }
+  store_rows<kRows, kTokens>(acc, n_tokens, r0, p.n_rows, p.y, p.y_stride);
+}
+
+// Which matvec kernel runs: the staged one unless STRATA_CUDA_MATVEC=direct (for comparisons).
+bool staged_matvec_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_MATVEC");
+    return env == nullptr || std::string(env) != "direct";
   }();
   return enabled;
 }
@@ -363,7 +474,13 @@ template <uint32_t kType>
 cudaError_t launch(const MatvecPart* in, int n_parts, int64_t K, const int8_t* xq, const float2* xds, int n_tokens,
                    cudaStream_t stream) {
   int64_t total_rows = 0;
-  for (int p = 0; p < n_parts; ++p) total_rows += in[p].n_rows;
+  bool staged = staged_matvec_enabled();
+  for (int p = 0; p < n_parts; ++p) {
+    total_rows += in[p].n_rows;
+    // The staged kernel rounds a chunk's start down to 16 bytes, which stays inside the
+    // weight only when the weight starts on such a boundary (cudaMalloc's always do).
+    staged = staged && reinterpret_cast<uintptr_t>(in[p].w) % 16 == 0;
+  }
   const auto go = [&](auto rows_c, auto tokens_c) {
     constexpr int kR = decltype(rows_c)::value, kT = decltype(tokens_c)::value;
     Parts parts{};
@@ -378,16 +495,12 @@ cudaError_t launch(const MatvecPart* in, int n_parts, int64_t K, const int8_t* x
       if (p < n_parts) blocks += static_cast<unsigned>((m.n_rows + kR - 1) / kR);
       parts.block_end[p] = blocks;
     }
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(blocks);
-    config.blockDim = dim3(kWarpsPerBlock * 32);
-    config.stream = stream;
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attribute.val.programmaticStreamSerializationAllowed = 1;
-    config.attrs = &attribute;
-    config.numAttrs = dependent_launch_enabled() ? 1 : 0;
-    return cudaLaunchKernelEx(&config, matvec_q8_kernel<kType, kR, kT>, parts, K, xq, xds, n_tokens);
+    const dim3 grid(blocks), block(kWarpsPerBlock * 32);
+    if (staged) {
+      return launch_dependent(matvec_q8_staged_kernel<kType, kR, kT>, grid, block, 0, stream, parts, K, xq, xds,
+                              n_tokens);
+    }
+    return launch_dependent(matvec_q8_kernel<kType, kR, kT>, grid, block, 0, stream, parts, K, xq, xds, n_tokens);
   };
   using One = std::integral_constant<int, 1>;
   using All = std::integral_constant<int, kMaxDecodeTokens>;
@@ -422,10 +535,11 @@ cudaError_t launch_quantize_activations(const float* x, int64_t n_tokens, int64_
                                         cudaStream_t stream) {
   if (n_tokens < 1 || n_tokens > kMaxDecodeTokens || K % 32 != 0) return cudaErrorInvalidValue;
   const int64_t units = n_tokens * (K / 32);
-  auto* xq = static_cast<int8_t*>(scratch);
-  auto* xds = reinterpret_cast<float2*>(static_cast<uint8_t*>(scratch) + ((units * 32 + 15) / 16) * 16);
-  quantize_activations_kernel<<<static_cast<unsigned>((units * 32 + 255) / 256), 256, 0, stream>>>(x, units, xq, xds);
-  return cudaGetLastError();
+  int8_t* xq = nullptr;
+  float2* xds = nullptr;
+  split_scratch(scratch, units, xq, xds);
+  return launch_dependent(quantize_activations_kernel, static_cast<unsigned>((units * 32 + 255) / 256), 256, 0, stream,
+                          x, units, xq, xds);
 }
 
 cudaError_t launch_matvec_q8(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,

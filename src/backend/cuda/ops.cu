@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -19,6 +20,7 @@ unsigned blocks_for(int64_t n, int per_block = kThreads) {
 // One thread per 8 elements of each output row; rows come from the table by id.
 __global__ void get_rows_kernel(uint32_t type, const uint8_t* __restrict__ table, size_t row_bytes, int64_t n_cols,
                                 const int32_t* __restrict__ ids, int64_t n_ids, float* __restrict__ out) {
+  start_after_predecessor();
   const int64_t chunks = n_cols / 8;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_ids * chunks;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -41,6 +43,7 @@ __device__ __forceinline__ double warp_sum(double v) {
 // One block per row. The sum of squares in double and the scale in float, as the CPU does.
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y,
                                 int64_t n, float eps) {
+  start_after_predecessor();
   const float* xr = x + blockIdx.x * n;
   float* yr = y + blockIdx.x * n;
   double sum = 0.0;
@@ -65,6 +68,7 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
 
 __global__ void add_bias_kernel(float* x, const float* __restrict__ bias, int64_t n_tokens, int64_t n,
                                 int64_t x_stride) {
+  start_after_predecessor();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_tokens * n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t t = i / n;
@@ -74,6 +78,7 @@ __global__ void add_bias_kernel(float* x, const float* __restrict__ bias, int64_
 }
 
 __global__ void swiglu_kernel(const float* gate, const float* up, float* out, int64_t count) {
+  start_after_predecessor();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const float g = gate[i];
@@ -83,6 +88,7 @@ __global__ void swiglu_kernel(const float* gate, const float* up, float* out, in
 }
 
 __global__ void add_kernel(const float* a, const float* b, float* out, int64_t count) {
+  start_after_predecessor();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     out[i] = a[i] + b[i];
@@ -92,6 +98,7 @@ __global__ void add_kernel(const float* a, const float* b, float* out, int64_t c
 // theta_i = pos * theta_scale^i, multiplied up one factor at a time as the CPU table does.
 __global__ void rope_table_kernel(const int32_t* __restrict__ pos, int64_t n_tokens, int64_t half, float theta_scale,
                                   float freq_scale, const float* __restrict__ freq_factors, float2* table) {
+  start_after_predecessor();
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (idx >= n_tokens * half) return;
   const int64_t t = idx / half;
@@ -110,6 +117,7 @@ __global__ void rope_table_kernel(const int32_t* __restrict__ pos, int64_t n_tok
 __global__ void rope_kernel(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
                             int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
                             const float2* __restrict__ table) {
+  start_after_predecessor();
   const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const int64_t n_head = n_head_x + n_head_y;
   if (idx >= n_tokens * n_head * half) return;
@@ -128,6 +136,7 @@ __global__ void rope_kernel(float* x, int64_t n_head_x, int64_t x_stride, float*
 
 __global__ void dequantize_f16_kernel(uint32_t type, const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows,
                                       int64_t K, __half* __restrict__ out) {
+  start_after_predecessor();
   const int64_t chunks = K / 8;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n_rows * chunks;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -143,6 +152,7 @@ __global__ void dequantize_f16_kernel(uint32_t type, const uint8_t* __restrict__
 }
 
 __global__ void round_activations_kernel(const float* __restrict__ x, int64_t count, bool to_bf16, void* out) {
+  start_after_predecessor();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     if (to_bf16) {
@@ -164,39 +174,32 @@ unsigned grid_stride_blocks(int64_t n) {
 
 cudaError_t launch_get_rows(uint32_t type, const void* table, size_t row_bytes, int64_t n_cols, const int32_t* ids,
                             int64_t n_ids, float* out, cudaStream_t stream) {
-  get_rows_kernel<<<grid_stride_blocks(n_ids * (n_cols / 8)), kThreads, 0, stream>>>(
-      type, static_cast<const uint8_t*>(table), row_bytes, n_cols, ids, n_ids, out);
-  return cudaGetLastError();
+  return launch_dependent(get_rows_kernel, grid_stride_blocks(n_ids * (n_cols / 8)), kThreads, 0, stream, type, static_cast<const uint8_t*>(table), row_bytes, n_cols, ids, n_ids, out);
 }
 
 cudaError_t launch_rms_norm(const float* x, const float* w, float* y, int64_t n_tokens, int64_t n, float eps,
                             cudaStream_t stream) {
   if (n_tokens > 0x7FFFFFFF) return cudaErrorInvalidValue;
-  rms_norm_kernel<<<static_cast<unsigned>(n_tokens), 512, 0, stream>>>(x, w, y, n, eps);
-  return cudaGetLastError();
+  return launch_dependent(rms_norm_kernel, static_cast<unsigned>(n_tokens), 512, 0, stream, x, w, y, n, eps);
 }
 
 cudaError_t launch_add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n, int64_t x_stride,
                             cudaStream_t stream) {
-  add_bias_kernel<<<grid_stride_blocks(n_tokens * n), kThreads, 0, stream>>>(x, bias, n_tokens, n, x_stride);
-  return cudaGetLastError();
+  return launch_dependent(add_bias_kernel, grid_stride_blocks(n_tokens * n), kThreads, 0, stream, x, bias, n_tokens, n, x_stride);
 }
 
 cudaError_t launch_swiglu(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream) {
-  swiglu_kernel<<<grid_stride_blocks(count), kThreads, 0, stream>>>(gate, up, out, count);
-  return cudaGetLastError();
+  return launch_dependent(swiglu_kernel, grid_stride_blocks(count), kThreads, 0, stream, gate, up, out, count);
 }
 
 cudaError_t launch_add(const float* a, const float* b, float* out, int64_t count, cudaStream_t stream) {
-  add_kernel<<<grid_stride_blocks(count), kThreads, 0, stream>>>(a, b, out, count);
-  return cudaGetLastError();
+  return launch_dependent(add_kernel, grid_stride_blocks(count), kThreads, 0, stream, a, b, out, count);
 }
 
 cudaError_t launch_rope_table(const int32_t* pos, int64_t n_tokens, int64_t half, float theta_scale,
                               float freq_scale, const float* freq_factors, float2* table, cudaStream_t stream) {
-  rope_table_kernel<<<blocks_for(n_tokens * half), kThreads, 0, stream>>>(pos, n_tokens, half, theta_scale,
+  return launch_dependent(rope_table_kernel, blocks_for(n_tokens * half), kThreads, 0, stream, pos, n_tokens, half, theta_scale,
                                                                           freq_scale, freq_factors, table);
-  return cudaGetLastError();
 }
 
 cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
@@ -207,21 +210,16 @@ cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head
 cudaError_t launch_rope_pair(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
                              int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
                              const float2* table, cudaStream_t stream) {
-  rope_kernel<<<blocks_for(n_tokens * (n_head_x + n_head_y) * half), kThreads, 0, stream>>>(
-      x, n_head_x, x_stride, y, n_head_y, y_stride, n_tokens, head_dim, half, neox, table);
-  return cudaGetLastError();
+  return launch_dependent(rope_kernel, blocks_for(n_tokens * (n_head_x + n_head_y) * half), kThreads, 0, stream, x, n_head_x, x_stride, y, n_head_y, y_stride, n_tokens, head_dim, half, neox, table);
 }
 
 cudaError_t launch_dequantize_f16(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                                   void* out, cudaStream_t stream) {
-  dequantize_f16_kernel<<<grid_stride_blocks(n_rows * (K / 8)), kThreads, 0, stream>>>(
-      type, static_cast<const uint8_t*>(w), row_bytes, n_rows, K, static_cast<__half*>(out));
-  return cudaGetLastError();
+  return launch_dependent(dequantize_f16_kernel, grid_stride_blocks(n_rows * (K / 8)), kThreads, 0, stream, type, static_cast<const uint8_t*>(w), row_bytes, n_rows, K, static_cast<__half*>(out));
 }
 
 cudaError_t launch_round_activations(const float* x, int64_t count, bool to_bf16, void* out, cudaStream_t stream) {
-  round_activations_kernel<<<grid_stride_blocks(count), kThreads, 0, stream>>>(x, count, to_bf16, out);
-  return cudaGetLastError();
+  return launch_dependent(round_activations_kernel, grid_stride_blocks(count), kThreads, 0, stream, x, count, to_bf16, out);
 }
 
 }  // namespace strata::backend::cuda
