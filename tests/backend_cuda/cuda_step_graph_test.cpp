@@ -173,8 +173,9 @@ TEST(CudaStepGraph, DecodeStepsReplayOneGraphAndMatchOpByOp) {
     EXPECT_LT(worst, 1e-4) << quant::type_name(kt) << "/" << quant::type_name(vt);
     // Where it does, an int8 activation quant of the projection's input may round the other
     // way (about 1e-3 of the output's scale); a wrong fused quantization would be far off.
-    std::printf("%s/%s: attention worst difference %.3g; projection %.3g of largest %.3g\n", std::string(quant::type_name(kt)).c_str(),
-                std::string(quant::type_name(vt)).c_str(), worst, worst_proj, largest_proj);
+    std::printf("%s/%s: attention worst difference %.3g; projection %.3g of largest %.3g\n",
+                std::string(quant::type_name(kt)).c_str(), std::string(quant::type_name(vt)).c_str(), worst, worst_proj,
+                largest_proj);
     EXPECT_LE(worst_proj, 2e-3 * largest_proj) << quant::type_name(kt) << "/" << quant::type_name(vt);
     const auto counts = static_cast<cuda::CudaBackend&>(*graphs->backend).step_counts();
     const auto none = static_cast<cuda::CudaBackend&>(*eager->backend).step_counts();

@@ -225,7 +225,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_kernel(const AttentionL
           const float v = acc[i][k] * inv;
           o[d] = v;
           // D is a multiple of 32 when out_q is set: the warp holds the whole unit.
-          if (a.out_q != nullptr) quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
+          if (a.out_q != nullptr) {
+            quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
+          }
         }
       }
     } else {
@@ -291,7 +293,9 @@ __global__ void combine_kernel(const AttentionLaunch a) {
     const float v = sum * inv;
     o[d] = v;
     // D is a multiple of 32 when out_q is set: a warp's lanes are one unit, all in the loop.
-    if (a.out_q != nullptr) quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
+    if (a.out_q != nullptr) {
+      quantize_unit(v, (t * a.out_stride + static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
+    }
   }
 }
 

@@ -174,7 +174,8 @@ unsigned grid_stride_blocks(int64_t n) {
 
 cudaError_t launch_get_rows(uint32_t type, const void* table, size_t row_bytes, int64_t n_cols, const int32_t* ids,
                             int64_t n_ids, float* out, cudaStream_t stream) {
-  return launch_dependent(get_rows_kernel, grid_stride_blocks(n_ids * (n_cols / 8)), kThreads, 0, stream, type, static_cast<const uint8_t*>(table), row_bytes, n_cols, ids, n_ids, out);
+  return launch_dependent(get_rows_kernel, grid_stride_blocks(n_ids * (n_cols / 8)), kThreads, 0, stream, type,
+                          static_cast<const uint8_t*>(table), row_bytes, n_cols, ids, n_ids, out);
 }
 
 cudaError_t launch_rms_norm(const float* x, const float* w, float* y, int64_t n_tokens, int64_t n, float eps,
@@ -185,7 +186,8 @@ cudaError_t launch_rms_norm(const float* x, const float* w, float* y, int64_t n_
 
 cudaError_t launch_add_bias(float* x, const float* bias, int64_t n_tokens, int64_t n, int64_t x_stride,
                             cudaStream_t stream) {
-  return launch_dependent(add_bias_kernel, grid_stride_blocks(n_tokens * n), kThreads, 0, stream, x, bias, n_tokens, n, x_stride);
+  return launch_dependent(add_bias_kernel, grid_stride_blocks(n_tokens * n), kThreads, 0, stream, x, bias, n_tokens,
+                          n, x_stride);
 }
 
 cudaError_t launch_swiglu(const float* gate, const float* up, float* out, int64_t count, cudaStream_t stream) {
@@ -198,8 +200,8 @@ cudaError_t launch_add(const float* a, const float* b, float* out, int64_t count
 
 cudaError_t launch_rope_table(const int32_t* pos, int64_t n_tokens, int64_t half, float theta_scale,
                               float freq_scale, const float* freq_factors, float2* table, cudaStream_t stream) {
-  return launch_dependent(rope_table_kernel, blocks_for(n_tokens * half), kThreads, 0, stream, pos, n_tokens, half, theta_scale,
-                                                                          freq_scale, freq_factors, table);
+  return launch_dependent(rope_table_kernel, blocks_for(n_tokens * half), kThreads, 0, stream, pos, n_tokens, half,
+                          theta_scale, freq_scale, freq_factors, table);
 }
 
 cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head_dim, int64_t half, bool neox,
@@ -210,16 +212,19 @@ cudaError_t launch_rope(float* x, int64_t n_tokens, int64_t n_head, int64_t head
 cudaError_t launch_rope_pair(float* x, int64_t n_head_x, int64_t x_stride, float* y, int64_t n_head_y,
                              int64_t y_stride, int64_t n_tokens, int64_t head_dim, int64_t half, bool neox,
                              const float2* table, cudaStream_t stream) {
-  return launch_dependent(rope_kernel, blocks_for(n_tokens * (n_head_x + n_head_y) * half), kThreads, 0, stream, x, n_head_x, x_stride, y, n_head_y, y_stride, n_tokens, head_dim, half, neox, table);
+  return launch_dependent(rope_kernel, blocks_for(n_tokens * (n_head_x + n_head_y) * half), kThreads, 0, stream, x,
+                          n_head_x, x_stride, y, n_head_y, y_stride, n_tokens, head_dim, half, neox, table);
 }
 
 cudaError_t launch_dequantize_f16(uint32_t type, const void* w, size_t row_bytes, int64_t n_rows, int64_t K,
                                   void* out, cudaStream_t stream) {
-  return launch_dependent(dequantize_f16_kernel, grid_stride_blocks(n_rows * (K / 8)), kThreads, 0, stream, type, static_cast<const uint8_t*>(w), row_bytes, n_rows, K, static_cast<__half*>(out));
+  return launch_dependent(dequantize_f16_kernel, grid_stride_blocks(n_rows * (K / 8)), kThreads, 0, stream, type,
+                          static_cast<const uint8_t*>(w), row_bytes, n_rows, K, static_cast<__half*>(out));
 }
 
 cudaError_t launch_round_activations(const float* x, int64_t count, bool to_bf16, void* out, cudaStream_t stream) {
-  return launch_dependent(round_activations_kernel, grid_stride_blocks(count), kThreads, 0, stream, x, count, to_bf16, out);
+  return launch_dependent(round_activations_kernel, grid_stride_blocks(count), kThreads, 0, stream, x, count, to_bf16,
+                          out);
 }
 
 }  // namespace strata::backend::cuda
