@@ -229,8 +229,7 @@ struct Parts {
   unsigned block_end[kMaxMatvecParts];
 };
 
-// The arithmetic shared by both kernels below: unit u of each row (already unpacked) times
-// the quantized activations of every token.
+// Unit u of each row (already unpacked) times the quantized activations of every token.
 template <uint32_t kType, int kRows, int kTokens>
 __device__ __forceinline__ void accumulate_unit(const Unit (&un)[kRows], const int8_t* __restrict__ xq,
                                                 const float2* __restrict__ xds, int64_t K, int64_t units, int64_t u,
@@ -322,52 +321,6 @@ __device__ __forceinline__ PartOfBlock part_of_block(const Parts& parts, unsigne
   return p;
 }
 
-// A block owns kRows rows; its warps split the row's 32-value units between them (lane l of
-// warp w starts at unit 32 w + l), so even a short row keeps every multiprocessor busy with
-// many independent loads. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
-// Each lane reads its units straight from global memory (STRATA_CUDA_MATVEC=direct).
-template <uint32_t kType, int kRows, int kTokens>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    matvec_q8_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq, const float2* __restrict__ xds,
-                     int n_tokens) {
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  const PartOfBlock p = part_of_block(parts, blockIdx.x);
-  const int64_t r0 = static_cast<int64_t>(blockIdx.x - p.first_block) * kRows;
-  if (kTokens == 1) n_tokens = 1;
-  const uint8_t* rows[kRows];
-#pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-    const int64_t r = r0 + i < p.n_rows ? r0 + i : p.n_rows - 1;
-    rows[i] = p.w + static_cast<size_t>(r) * p.row_bytes;
-  }
-  float acc[kRows][kTokens];
-#pragma unroll
-  for (int i = 0; i < kRows; ++i) {
-#pragma unroll
-    for (int t = 0; t < kTokens; ++t) acc[i][t] = 0.f;
-  }
-  const int64_t units = K / 32;
-  allow_dependents_early();
-  // The first units' weights are loaded before waiting for the kernel that wrote x (see
-  // dependent_launch.cuh); each later iteration loads its own.
-  int64_t u = warp * 32 + lane;
-  Unit un[kRows];
-  if (u < units) {
-#pragma unroll
-    for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
-  }
-  wait_for_predecessor();
-  for (; u < units; u += 32 * kWarpsPerBlock) {
-    if (u != warp * 32 + lane) {
-#pragma unroll
-      for (int i = 0; i < kRows; ++i) unpack<kType>(rows[i], u, un[i]);
-    }
-    accumulate_unit<kType, kRows, kTokens>(un, xq, xds, K, units, u, n_tokens, acc);
-  }
-  store_rows<kRows, kTokens>(acc, n_tokens, r0, p.n_rows, p.y, p.y_stride);
-}
-
 // Units per block of the format and the block's bytes: a chunk of kChunkUnits units of a row
 // is a whole number of blocks (kChunkUnits is a multiple of 8).
 template <uint32_t kType>
@@ -393,19 +346,20 @@ __device__ __forceinline__ void copy16_async(void* shared_dst, const void* globa
 }
 __device__ __forceinline__ void wait_async_copies() { asm volatile("cp.async.wait_all;" ::: "memory"); }
 
-// The same product, but the block first copies its rows' next kChunkUnits units into shared
-// memory with 16-byte asynchronous copies (every byte of a chunk contiguous, so whole cache
-// lines per warp and a quarter of the load instructions), then each lane unpacks its unit
-// from there. The direct kernel's lanes read 18- to 34-byte units at odd strides with 2- and
-// 4-byte loads, which caps the rate at which one multiprocessor can pull weights. A chunk of
-// a row starts anywhere on a 2-byte boundary: the copy starts at the 16-byte boundary below
-// (the weight's allocation starts on one, so that is inside it) and keeps the address modulo
-// 16, so the unpackers' alignment assumptions still hold in shared memory; the last partial
-// 16 bytes are copied with 2-byte loads, so nothing past the row's end is read.
+// A block owns kRows rows and walks them in chunks of kChunkUnits 32-value units: it copies
+// the chunk of each row into shared memory with 16-byte asynchronous copies (a chunk's bytes
+// are contiguous, so whole cache lines per warp and few load instructions), then lane l of
+// warp w unpacks unit 32 w + l of the chunk from there and multiplies it. Reading the units
+// straight from global memory (18 to 34 bytes each, at odd strides, with 2- and 4-byte loads)
+// was no faster on an H100 and is gone. A chunk starts anywhere on a 2-byte boundary: the copy
+// starts at the 16-byte boundary below (the weight's allocation starts on one, so that is
+// inside it) and keeps the address modulo 16, so the unpackers' alignment assumptions hold in
+// shared memory too; the last partial 16 bytes are copied with 2-byte loads, so nothing past
+// the row's end is read. kTokens is 1 (a decode step: few registers) or kMaxDecodeTokens.
 template <uint32_t kType, int kRows, int kTokens>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    matvec_q8_staged_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq,
-                            const float2* __restrict__ xds, int n_tokens) {
+    matvec_q8_kernel(const Parts parts, int64_t K, const int8_t* __restrict__ xq, const float2* __restrict__ xds,
+                     int n_tokens) {
   using Shape = BlockShape<kType>;
   constexpr int kChunkBytes = kChunkUnits / Shape::kUnits * Shape::kBytes;
   constexpr int kStageWords = (kChunkBytes + 32) / 16;
@@ -461,25 +415,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   store_rows<kRows, kTokens>(acc, n_tokens, r0, p.n_rows, p.y, p.y_stride);
 }
 
-// Which matvec kernel runs: the staged one unless STRATA_CUDA_MATVEC=direct (for comparisons).
-bool staged_matvec_enabled() {
-  static const bool enabled = [] {
-    const char* env = std::getenv("STRATA_CUDA_MATVEC");
-    return env == nullptr || std::string(env) != "direct";
-  }();
-  return enabled;
-}
-
 template <uint32_t kType>
 cudaError_t launch(const MatvecPart* in, int n_parts, int64_t K, const int8_t* xq, const float2* xds, int n_tokens,
                    cudaStream_t stream) {
   int64_t total_rows = 0;
-  bool staged = staged_matvec_enabled();
   for (int p = 0; p < n_parts; ++p) {
     total_rows += in[p].n_rows;
-    // The staged kernel rounds a chunk's start down to 16 bytes, which stays inside the
-    // weight only when the weight starts on such a boundary (cudaMalloc's always do).
-    staged = staged && reinterpret_cast<uintptr_t>(in[p].w) % 16 == 0;
+    // The kernel rounds a chunk's start down to 16 bytes, which stays inside the weight only
+    // when the weight starts on such a boundary (load_weight's cudaMalloc'd ones always do).
+    if (reinterpret_cast<uintptr_t>(in[p].w) % 16 != 0) return cudaErrorMisalignedAddress;
   }
   const auto go = [&](auto rows_c, auto tokens_c) {
     constexpr int kR = decltype(rows_c)::value, kT = decltype(tokens_c)::value;
@@ -496,10 +440,6 @@ cudaError_t launch(const MatvecPart* in, int n_parts, int64_t K, const int8_t* x
       parts.block_end[p] = blocks;
     }
     const dim3 grid(blocks), block(kWarpsPerBlock * 32);
-    if (staged) {
-      return launch_dependent(matvec_q8_staged_kernel<kType, kR, kT>, grid, block, 0, stream, parts, K, xq, xds,
-                              n_tokens);
-    }
     return launch_dependent(matvec_q8_kernel<kType, kR, kT>, grid, block, 0, stream, parts, K, xq, xds, n_tokens);
   };
   using One = std::integral_constant<int, 1>;
