@@ -196,7 +196,7 @@ struct Ffn {
   std::unique_ptr<DeviceBuffer> x, xn, g, u, proj;
 };
 
-constexpr int64_t kEmbd = 2048;  // four values per thread of the norm: its cluster form on sm_90
+constexpr int64_t kEmbd = 512;
 constexpr int64_t kFf = 1024;
 
 
