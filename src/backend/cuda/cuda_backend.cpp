@@ -58,6 +58,28 @@ T arg(const OpSignature& sig, size_t i) {
 
 bool is(const OpSignature& sig, OpTag tag) { return sig.n > 0 && sig.words[0] == tag; }
 
+// The decode attention's signature holds its whole launch, so the fuser can rebuild it.
+OpSignature attention_signature(const AttentionLaunch& a) {
+  OpSignature sig;
+  sig.add(kTagAttention).add(a.q).add(a.q_stride).add(a.pos).add(a.n_tokens).add(a.k_type).add(a.k).add(a.k_stride);
+  sig.add(a.k_head_bytes).add(a.v_type).add(a.v).add(a.v_stride).add(a.v_head_bytes).add(a.k_aligned);
+  sig.add(a.v_aligned).add(a.n_head).add(a.n_head_kv).add(a.head_dim).add(a.scale).add(a.out).add(a.out_stride);
+  sig.add(a.kv_extent).add(a.n_splits).add(a.partials);
+  return sig;
+}
+constexpr size_t kAttentionWords = 24;
+
+AttentionLaunch attention_of(const OpSignature& sig) {
+  AttentionLaunch a;
+  size_t w = 1;
+  const auto next = [&]<typename T>(T& field) { field = arg<T>(sig, w++); };
+  next(a.q), next(a.q_stride), next(a.pos), next(a.n_tokens), next(a.k_type), next(a.k), next(a.k_stride);
+  next(a.k_head_bytes), next(a.v_type), next(a.v), next(a.v_stride), next(a.v_head_bytes), next(a.k_aligned);
+  next(a.v_aligned), next(a.n_head), next(a.n_head_kv), next(a.head_dim), next(a.scale), next(a.out);
+  next(a.out_stride), next(a.kv_extent), next(a.n_splits), next(a.partials);
+  return a;
+}
+
 // Whether decode-step graphs merge matvecs on the same input (STRATA_CUDA_FUSE_MATVEC=0: no,
 // for comparisons).
 bool fuse_matvecs() {
@@ -202,34 +224,11 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
       ++i;
       continue;
     }
-    // attention [see CudaBackend::attention: 23 arguments; 24 for the tensor-core kernel],
-    // quantize [x, n_tokens, K, scratch]: the kernel that writes the output quantizes it.
-    if (is(s0, kTagAttention) && s0.n == 24 && is(sigs[i + 1], kTagQuantize)) {
+    // attention [attention_signature], quantize [x, n_tokens, K, scratch]: the kernel that
+    // writes the output quantizes it.
+    if (is(s0, kTagAttention) && s0.n == kAttentionWords && is(sigs[i + 1], kTagQuantize)) {
       const OpSignature& q = sigs[i + 1];
-      AttentionLaunch a;
-      a.q = arg<const float*>(s0, 1);
-      a.q_stride = arg<int64_t>(s0, 2);
-      a.pos = arg<const int32_t*>(s0, 3);
-      a.n_tokens = arg<int>(s0, 4);
-      a.k_type = arg<uint32_t>(s0, 5);
-      a.k = arg<const void*>(s0, 6);
-      a.k_stride = arg<size_t>(s0, 7);
-      a.k_head_bytes = arg<size_t>(s0, 8);
-      a.v_type = arg<uint32_t>(s0, 9);
-      a.v = arg<const void*>(s0, 10);
-      a.v_stride = arg<size_t>(s0, 11);
-      a.v_head_bytes = arg<size_t>(s0, 12);
-      a.k_aligned = arg<bool>(s0, 13);
-      a.v_aligned = arg<bool>(s0, 14);
-      a.n_head = arg<int>(s0, 15);
-      a.n_head_kv = arg<int>(s0, 16);
-      a.head_dim = arg<int>(s0, 17);
-      a.scale = arg<float>(s0, 18);
-      a.out = arg<float*>(s0, 19);
-      a.out_stride = arg<int64_t>(s0, 20);
-      a.kv_extent = arg<int64_t>(s0, 21);
-      a.n_splits = arg<int>(s0, 22);
-      a.partials = arg<float*>(s0, 23);
+      AttentionLaunch a = attention_of(s0);
       const auto tokens = arg<int64_t>(q, 2);
       const auto width = arg<int64_t>(q, 3);
       if (arg<const float*>(q, 1) == a.out && tokens == a.n_tokens && tokens <= kMaxDecodeTokens &&
@@ -1165,12 +1164,8 @@ Status CudaBackend::attention(const AttentionCall& call) {
     a.partials = static_cast<float*>(partials);
   }
   STRATA_ASSIGN_OR_RETURN(a.pos, upload(call.positions, "attention"));
-  OpSignature sig;
-  sig.add(kTagAttention).add(a.q).add(a.q_stride).add(a.pos).add(a.n_tokens).add(a.k_type).add(a.k).add(a.k_stride);
-  sig.add(a.k_head_bytes).add(a.v_type).add(a.v).add(a.v_stride).add(a.v_head_bytes).add(a.k_aligned);
-  sig.add(a.v_aligned).add(a.n_head).add(a.n_head_kv).add(a.head_dim).add(a.scale).add(a.out).add(a.out_stride);
-  sig.add(a.kv_extent).add(a.n_splits).add(a.partials);
-  if (mma) sig.add(kTagAttention);  // another kernel: the signature differs (25 words: not graphed)
+  OpSignature sig = attention_signature(a);
+  if (mma) sig.add(kTagAttention);  // another kernel: the signature differs (too long: not graphed)
   return launch_status("attention", m.graph->submit("attention", sig, [a, mma](cudaStream_t s) {
     return mma ? launch_attention_mma(a, s) : launch_attention(a, s);
   }),
