@@ -104,12 +104,23 @@ struct MixState {
   bool is_70b = false;    // llama.cpp's LLM_TYPE_70B: GQA llama with 80 blocks
 };
 
+bool is_head(const MixState& s, Category cat) {
+  return cat == Category::kOutput || (s.tied && cat == Category::kTokenEmbd);
+}
+
+// llama.cpp's rule for the output head, whatever the target: the head decides every token,
+// so it gets Q6_K (Q8_0 targets keep Q8_0; rows that do not fit the base type's blocks
+// take Q8_0). A Q4_0 file from llama-quantize has a Q6_K head, and so does strata's.
+Type head_type(const TensorDesc& t, Type base) {
+  if (base == Type::Q8_0 || t.ne[0] % quant::type_info(base).block_size != 0) return Type::Q8_0;
+  return Type::Q6_K;
+}
+
 // The Q4_K_M / Q5_K_M branches of llama_tensor_get_type_impl for dense models.
 Type mix_type(MixState& s, const TensorDesc& t, Category cat, Type base, QuantMix mix) {
   Type type = base;
-  if (cat == Category::kOutput || (s.tied && cat == Category::kTokenEmbd)) {
-    // The head decides every token: Q6_K, or Q8_0 when rows do not fit 256-blocks.
-    type = (t.ne[0] % quant::type_info(base).block_size != 0) ? Type::Q8_0 : Type::Q6_K;
+  if (is_head(s, cat)) {
+    type = head_type(t, base);
   } else if (cat == Category::kAttnV) {
     if (use_more_bits(s.i_attn_v, s.n_attn_v)) type = Type::Q6_K;
     if (s.is_70b && (type == Type::Q3_K || type == Type::Q4_K)) type = Type::Q5_K;
@@ -203,7 +214,12 @@ std::vector<TensorChoice> choose_tensor_types(std::span<const TensorDesc> tensor
       continue;
     }
     Type type = target.base;
-    if (target.mix != QuantMix::kNone) type = mix_type(state, t, category_of(t.name), target.base, target.mix);
+    const Category cat = category_of(t.name);
+    if (target.mix != QuantMix::kNone) {
+      type = mix_type(state, t, cat, target.base, target.mix);
+    } else if (is_model && is_head(state, cat)) {
+      type = head_type(t, target.base);
+    }
     choices.push_back(fallback(t, type));
   }
   return choices;

@@ -580,7 +580,16 @@ TEST_F(CudaBackendTest, AttentionLongContextAndGroupsMatchCpu) {
                                      {128, 32, 8, 5000, Type::Q8_0, Type::Q4_0, {4999}},
                                      {128, 32, 8, 5100, Type::IQ4_NL, Type::Q5_1, prefill},
                                      {64, 4, 4, 3000, Type::BF16, Type::Q4_1, {0, 2999, 1500}},
-                                     {256, 16, 1, 2048, Type::Q5_0, Type::F32, {2047, 100}}};
+                                     {256, 16, 1, 2048, Type::Q5_0, Type::F32, {2047, 100}},
+                                     // One token (attention_decode.cu) at every group size it
+                                     // serves, lone and split cells; a group of 16 it does not.
+                                     {128, 28, 4, 3000, Type::Q4_0, Type::Q8_0, {2999}},
+                                     {128, 32, 8, 8192, Type::Q4_0, Type::Q4_0, {8191}},
+                                     {256, 16, 2, 1000, Type::F16, Type::IQ4_NL, {777}},
+                                     {64, 8, 8, 700, Type::Q5_1, Type::BF16, {699}},
+                                     {96, 6, 2, 40, Type::F32, Type::F16, {19}},
+                                     {112, 10, 2, 5, Type::F16, Type::F32, {0}},
+                                     {80, 16, 1, 300, Type::F16, Type::F16, {299}}};
   for (const Shape& sh : shapes) {
     SCOPED_TRACE(fmt::format("hd {} heads {}/{} cells {}", sh.hd, sh.n_head, sh.n_head_kv, sh.n_kv));
     AttnCase s;

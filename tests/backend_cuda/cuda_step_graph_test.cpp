@@ -194,13 +194,15 @@ struct Ffn {
   std::unique_ptr<Backend> backend;
   WeightView input, norm, gate, up, down;
   std::unique_ptr<DeviceBuffer> x, xn, g, u, proj;
+  int64_t embd = 0;
 };
 
-constexpr int64_t kEmbd = 512;
+// Widths of 4 and 8 values per thread of the norm (512 threads): its cluster forms on sm_90.
+constexpr int64_t kEmbdWidths[] = {2048, 4096};
 constexpr int64_t kFf = 1024;
 
 
-std::unique_ptr<Ffn> make_ffn(bool graphs, int steps) {
+std::unique_ptr<Ffn> make_ffn(bool graphs, int steps, int64_t n_embd) {
   if (!graphs) setenv("STRATA_CUDA_GRAPHS", "0", 1);
   auto created = make_cuda_backend(0);
   if (!graphs) unsetenv("STRATA_CUDA_GRAPHS");
@@ -208,69 +210,74 @@ std::unique_ptr<Ffn> make_ffn(bool graphs, int steps) {
   if (!created.ok()) return nullptr;
   auto f = std::make_unique<Ffn>();
   f->backend = std::move(*created);
+  f->embd = n_embd;
   Backend& b = *f->backend;
-  const std::vector<float> rows = random_floats(static_cast<size_t>(kEmbd * steps), 7);
-  f->input = *b.load_weight(Type::F32, {reinterpret_cast<const uint8_t*>(rows.data()), rows.size() * 4}, kEmbd, steps);
-  const std::vector<float> w = random_floats(static_cast<size_t>(kEmbd), 8);
-  f->norm = *b.load_weight(Type::F32, {reinterpret_cast<const uint8_t*>(w.data()), w.size() * 4}, kEmbd, 1);
-  f->gate = random_weight(b, Type::Q4_K, kEmbd, kFf, 1);
-  f->up = random_weight(b, Type::Q4_K, kEmbd, kFf, 2);  // gate and up: one fused matvec launch
-  f->down = random_weight(b, Type::Q6_K, kFf, kEmbd, 3);
-  f->x = *b.allocate(kEmbd * 4, "x");
-  f->xn = *b.allocate(kEmbd * 4, "xn");
+  const std::vector<float> rows = random_floats(static_cast<size_t>(n_embd * steps), 7);
+  f->input = *b.load_weight(Type::F32, {reinterpret_cast<const uint8_t*>(rows.data()), rows.size() * 4}, n_embd, steps);
+  const std::vector<float> w = random_floats(static_cast<size_t>(n_embd), 8);
+  f->norm = *b.load_weight(Type::F32, {reinterpret_cast<const uint8_t*>(w.data()), w.size() * 4}, n_embd, 1);
+  f->gate = random_weight(b, Type::Q4_K, n_embd, kFf, 1);
+  f->up = random_weight(b, Type::Q4_K, n_embd, kFf, 2);  // gate and up: one fused matvec launch
+  f->down = random_weight(b, Type::Q6_K, kFf, n_embd, 3);
+  f->x = *b.allocate(n_embd * 4, "x");
+  f->xn = *b.allocate(n_embd * 4, "xn");
   f->g = *b.allocate(kFf * 4, "gate");
   f->u = *b.allocate(kFf * 4, "up");
-  f->proj = *b.allocate(kEmbd * 4, "proj");
+  f->proj = *b.allocate(n_embd * 4, "proj");
   return f;
 }
 
 std::vector<float> ffn_step(Ffn& f, int32_t id) {
   Backend& b = *f.backend;
+  const int64_t n_embd = f.embd;
   float* x = f.x->floats();
   float* xn = f.xn->floats();
   EXPECT_TRUE(b.get_rows(f.input, {&id, 1}, x).ok());
-  EXPECT_TRUE(b.rms_norm(x, f.norm, xn, 1, kEmbd, 1e-5f).ok());
+  EXPECT_TRUE(b.rms_norm(x, f.norm, xn, 1, n_embd, 1e-5f).ok());
   EXPECT_TRUE(b.matmul(f.gate, xn, 1, f.g->floats(), kFf).ok());
   EXPECT_TRUE(b.matmul(f.up, xn, 1, f.u->floats(), kFf).ok());
   EXPECT_TRUE(b.swiglu(f.g->floats(), f.u->floats(), f.g->floats(), 1, kFf).ok());
-  EXPECT_TRUE(b.matmul(f.down, f.g->floats(), 1, f.proj->floats(), kEmbd).ok());
-  EXPECT_TRUE(b.add(x, f.proj->floats(), x, 1, kEmbd).ok());
-  EXPECT_TRUE(b.rms_norm(x, f.norm, xn, 1, kEmbd, 1e-5f).ok());
+  EXPECT_TRUE(b.matmul(f.down, f.g->floats(), 1, f.proj->floats(), n_embd).ok());
+  EXPECT_TRUE(b.add(x, f.proj->floats(), x, 1, n_embd).ok());
+  EXPECT_TRUE(b.rms_norm(x, f.norm, xn, 1, n_embd, 1e-5f).ok());
   EXPECT_TRUE(b.matmul(f.gate, xn, 1, f.g->floats(), kFf).ok());
-  std::vector<float> out(static_cast<size_t>(kEmbd + kFf));
-  EXPECT_TRUE(b.read(out.data(), x, kEmbd * 4).ok());
-  EXPECT_TRUE(b.read(out.data() + kEmbd, f.g->floats(), kFf * 4).ok());
+  std::vector<float> out(static_cast<size_t>(n_embd + kFf));
+  EXPECT_TRUE(b.read(out.data(), x, n_embd * 4).ok());
+  EXPECT_TRUE(b.read(out.data() + n_embd, f.g->floats(), kFf * 4).ok());
   return out;
 }
 
 TEST(CudaStepGraph, FusedKernelsGiveTheOpByOpResults) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine (the CUDA tests run on a GPU host)";
   constexpr int kFfnSteps = 20;
-  auto graphs = make_ffn(true, kFfnSteps);
-  auto eager = make_ffn(false, kFfnSteps);
-  ASSERT_NE(graphs, nullptr);
-  ASSERT_NE(eager, nullptr);
-  double worst = 0.0, largest = 0.0;
-  for (int32_t s = 0; s < kFfnSteps; ++s) {
-    const std::vector<float> a = ffn_step(*graphs, s);
-    const std::vector<float> b = ffn_step(*eager, s);
-    for (size_t i = 0; i < a.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(a[i])) << "step " << s << " value " << i;
-      worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
-      largest = std::max(largest, static_cast<double>(std::abs(b[i])));
+  for (const int64_t embd : kEmbdWidths) {
+    SCOPED_TRACE(embd);
+    auto graphs = make_ffn(true, kFfnSteps, embd);
+    auto eager = make_ffn(false, kFfnSteps, embd);
+    ASSERT_NE(graphs, nullptr);
+    ASSERT_NE(eager, nullptr);
+    double worst = 0.0, largest = 0.0;
+    for (int32_t s = 0; s < kFfnSteps; ++s) {
+      const std::vector<float> a = ffn_step(*graphs, s);
+      const std::vector<float> b = ffn_step(*eager, s);
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_TRUE(std::isfinite(a[i])) << "step " << s << " value " << i;
+        worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+        largest = std::max(largest, static_cast<double>(std::abs(b[i])));
+      }
     }
+    // The fused kernels do the same float operations in the same order; should the compiler
+    // contract one differently, an int8 activation quant may round the other way, which moves
+    // an output by about 1e-3 of its scale.
+    std::printf("fused vs op by op: worst difference %.3g, largest value %.3g\n", worst, largest);
+    EXPECT_LE(worst, 2e-3 * largest) << "largest value " << largest;
+    // The first step grows the matvec scratch (its down projection is wider than its gate), so
+    // the second step's graph differs once; every later step replays it.
+    const auto counts = static_cast<cuda::CudaBackend&>(*graphs->backend).step_counts();
+    EXPECT_LE(counts.captured, 2u);
+    EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
+    EXPECT_EQ(counts.eager, 0u);
   }
-  // The fused kernels do the same float operations in the same order; should the compiler
-  // contract one differently, an int8 activation quant may round the other way, which moves
-  // an output by about 1e-3 of its scale.
-  std::printf("fused vs op by op: worst difference %.3g, largest value %.3g\n", worst, largest);
-  EXPECT_LE(worst, 2e-3 * largest) << "largest value " << largest;
-  // The first step grows the matvec scratch (its down projection is wider than its gate), so
-  // the second step's graph differs once; every later step replays it.
-  const auto counts = static_cast<cuda::CudaBackend&>(*graphs->backend).step_counts();
-  EXPECT_LE(counts.captured, 2u);
-  EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
-  EXPECT_EQ(counts.eager, 0u);
 }
 
 }  // namespace

@@ -172,6 +172,28 @@ TEST(Quantize, TiedEmbeddingsGetTheHeadType) {
   EXPECT_EQ(out->find_tensor("token_embd.weight")->type, Type::Q6_K);
 }
 
+TEST(Quantize, PlainTargetsGiveTheHeadQ6_K) {
+  // llama-quantize's Q4_0 (or Q5_1, IQ4_NL) file has a Q6_K output head; a Q8_0 one keeps Q8_0.
+  testing::TempDir dir;
+  for (const bool tied : {false, true}) {
+    const auto in = make_f32_model(dir, 8, tied);
+    const char* head = tied ? "token_embd.weight" : "output.weight";
+    for (auto [name, base, want] : {std::tuple{"q4_0", Type::Q4_0, Type::Q6_K},
+                                    std::tuple{"q5_1", Type::Q5_1, Type::Q6_K},
+                                    std::tuple{"iq4_nl", Type::IQ4_NL, Type::Q6_K},
+                                    std::tuple{"q8_0", Type::Q8_0, Type::Q8_0}}) {
+      SCOPED_TRACE(std::string(name) + (tied ? " tied" : ""));
+      const auto out_path = dir / (std::string(name) + (tied ? "-tied.gguf" : ".gguf"));
+      ASSERT_TRUE(quantize(in, out_path, name).ok());
+      auto out = gguf::File::open(out_path);
+      ASSERT_TRUE(out.ok());
+      EXPECT_EQ(out->find_tensor(head)->type, want);
+      EXPECT_EQ(out->find_tensor("blk.0.attn_q.weight")->type, base);
+      EXPECT_EQ(out->find_tensor("blk.0.ffn_down.weight")->type, base);
+    }
+  }
+}
+
 TEST(Quantize, DequantizeToFloatTypes) {
   testing::TempDir dir;
   const auto in = make_f32_model(dir, 2);

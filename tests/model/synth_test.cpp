@@ -144,6 +144,10 @@ TEST_P(SynthEveryType, MetadataTensorsAndValues) {
     EXPECT_EQ(t.type, choices[i].type);
     if (spec.is_vector()) {
       EXPECT_EQ(t.type, Type::F32);
+    } else if (options.target.mix == QuantMix::kNone && spec.role == TensorRole::kOutput &&
+               quant::type_info(options.target.base).quantized) {
+      // llama-quantize's head rule: Q6_K whatever the target, Q8_0 for a Q8_0 target.
+      EXPECT_EQ(t.type, options.target.base == Type::Q8_0 ? Type::Q8_0 : Type::Q6_K);
     } else if (options.target.mix == QuantMix::kNone) {
       EXPECT_EQ(t.type, options.target.base);
     }
@@ -223,13 +227,14 @@ TEST(Synth, RowsThatDoNotFitABlockFallBack) {
   options.hparams.n_ff = 256;
   auto summary = synth_model(options, dir / "odd.gguf");
   ASSERT_TRUE(summary.ok()) << summary.status().message();
-  EXPECT_EQ(summary->n_fallback, 2u + 6u * 4u);  // token_embd, output and 6 matrices per block
+  // token_embd and 6 matrices per block; the head's rule picks Q8_0 for such rows itself.
+  EXPECT_EQ(summary->n_fallback, 1u + 6u * 4u);
   EXPECT_NE(summary->first_fallback.find("token_embd.weight"), std::string::npos) << summary->first_fallback;
   auto file = gguf::File::open(dir / "odd.gguf");
   ASSERT_TRUE(file.ok());
   EXPECT_EQ(file->find_tensor("blk.0.attn_q.weight")->type, Type::Q5_0);    // rows of 96
   EXPECT_EQ(file->find_tensor("blk.0.ffn_down.weight")->type, Type::Q4_K);  // rows of 256
-  EXPECT_EQ(file->find_tensor("output.weight")->type, Type::Q5_0);
+  EXPECT_EQ(file->find_tensor("output.weight")->type, Type::Q8_0);
 }
 
 TEST(Synth, Qwen2TiedWithRopeFreqs) {

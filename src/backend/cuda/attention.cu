@@ -6,8 +6,9 @@
 // 81 K/V pairs cost no extra instantiations. Long contexts are split over several blocks
 // per row whose partial results (max, sum, weighted values) a second kernel combines.
 // Flash batches of kMinMmaTokens or more tokens go to the tensor-core kernel of
-// attention_mma.cu instead (same partial format, same combine kernel); this one serves decode
-// steps, short batches, head dim 256 and the plain path (-fa off).
+// attention_mma.cu instead (same partial format, same combine kernel), and one-token flash
+// launches to attention_decode.cu; this one serves short batches, head dim 256, groups of
+// more than 8 query heads and the plain path (-fa off).
 #include <cmath>
 
 #include "backend/cuda/activation_quant.cuh"
@@ -328,6 +329,7 @@ bool attention_head_dim_supported(int head_dim) {
 }
 
 int attention_splits(const AttentionLaunch& a, int n_sms) {
+  if (attention_decode_eligible(a)) return attention_decode_splits(a, n_sms);
   const int64_t rows = static_cast<int64_t>(a.n_tokens) * (a.n_head / a.n_head_kv);
   const int64_t blocks = (rows + kRows - 1) / kRows * a.n_head_kv;
   // About four resident blocks per multiprocessor hide the loads' latency.
@@ -352,6 +354,7 @@ size_t attention_partial_floats(const AttentionLaunch& a) {
 
 cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
   if (a.n_tokens <= 0) return cudaSuccess;
+  if (attention_decode_eligible(a)) return launch_attention_decode(a, stream);
   switch (a.head_dim) {
     case 64: return launch_dim<64>(a, stream);
     case 80: return launch_dim<80>(a, stream);

@@ -64,10 +64,10 @@ OpSignature attention_signature(const AttentionLaunch& a) {
   sig.add(kTagAttention).add(a.q).add(a.q_stride).add(a.pos).add(a.n_tokens).add(a.k_type).add(a.k).add(a.k_stride);
   sig.add(a.k_head_bytes).add(a.v_type).add(a.v).add(a.v_stride).add(a.v_head_bytes).add(a.k_aligned);
   sig.add(a.v_aligned).add(a.n_head).add(a.n_head_kv).add(a.head_dim).add(a.scale).add(a.out).add(a.out_stride);
-  sig.add(a.kv_extent).add(a.n_splits).add(a.partials);
+  sig.add(a.kv_extent).add(a.n_splits).add(a.partials).add(a.plain);
   return sig;
 }
-constexpr size_t kAttentionWords = 24;
+constexpr size_t kAttentionWords = 25;
 
 AttentionLaunch attention_of(const OpSignature& sig) {
   AttentionLaunch a;
@@ -76,7 +76,7 @@ AttentionLaunch attention_of(const OpSignature& sig) {
   next(a.q), next(a.q_stride), next(a.pos), next(a.n_tokens), next(a.k_type), next(a.k), next(a.k_stride);
   next(a.k_head_bytes), next(a.v_type), next(a.v), next(a.v_stride), next(a.v_head_bytes), next(a.k_aligned);
   next(a.v_aligned), next(a.n_head), next(a.n_head_kv), next(a.head_dim), next(a.scale), next(a.out);
-  next(a.out_stride), next(a.kv_extent), next(a.n_splits), next(a.partials);
+  next(a.out_stride), next(a.kv_extent), next(a.n_splits), next(a.partials), next(a.plain);
   return a;
 }
 
@@ -1140,6 +1140,7 @@ Status CudaBackend::attention(const AttentionCall& call) {
   a.out = call.out;
   a.out_stride = call.out_stride != 0 ? call.out_stride : width;
   a.kv_extent = kv_extent;
+  a.plain = !call.flash;
   Impl& m = *impl_;
   STRATA_TRY(use_device(device_));
   m.graph->maybe_open(n_tokens);
@@ -1165,7 +1166,7 @@ Status CudaBackend::attention(const AttentionCall& call) {
   }
   STRATA_ASSIGN_OR_RETURN(a.pos, upload(call.positions, "attention"));
   OpSignature sig = attention_signature(a);
-  if (mma) sig.add(kTagAttention);  // another kernel: the signature differs (too long: not graphed)
+  if (mma) sig.add(kTagAttention);  // another kernel: the signature differs (one word too long: not graphed)
   return launch_status("attention", m.graph->submit("attention", sig, [a, mma](cudaStream_t s) {
     return mma ? launch_attention_mma(a, s) : launch_attention(a, s);
   }),

@@ -135,6 +135,7 @@ struct AttentionLaunch {
   // head_dim. Decode kernel only (launch_attention), not the tensor-core one.
   int8_t* out_q = nullptr;
   float2* out_qds = nullptr;
+  bool plain = false;         // -fa off: always the tiled kernel (for comparisons)
 };
 
 // Head dims the attention kernels are built for.
@@ -145,6 +146,12 @@ size_t attention_partial_floats(const AttentionLaunch& a);
 cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream);
 // Sums the n_splits partial results of a split launch into a.out.
 cudaError_t launch_attention_combine(const AttentionLaunch& a, cudaStream_t stream);
+
+// One-token flash attention (attention_decode.cu): warps walk their own cells, no tiles.
+// launch_attention and attention_splits pick it for the launches it is eligible for.
+bool attention_decode_eligible(const AttentionLaunch& a);
+int attention_decode_splits(const AttentionLaunch& a, int n_sms);
+cudaError_t launch_attention_decode(const AttentionLaunch& a, cudaStream_t stream);
 
 // Tensor-core prefill attention (attention_mma.cu): batches of at least kMinMmaTokens tokens
 // at head dims 64 to 128 with flash attention on; f16 operands, f32 accumulation.
