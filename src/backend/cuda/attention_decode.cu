@@ -48,8 +48,8 @@ struct RowLayout {
 template <bool kAligned>
 __device__ __forceinline__ void decode_rows(uint32_t type, const uint8_t* const rows[kBatch], int e,
                                             float v[kBatch][8]) {
-#define STRATA_DECODE_ROWS(T)                                               \
-  case T:                                                                   \
+#define STRATA_DECODE_ROWS(T)                                                              \
+  case T:                                                                                  \
     _Pragma("unroll") for (int b = 0; b < kBatch; ++b) decode8<T, kAligned>(rows[b], e, v[b]); \
     break;
   switch (type) {
@@ -133,6 +133,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
   const auto* kbase = static_cast<const uint8_t*>(a.k) + static_cast<size_t>(kvh) * a.k_head_bytes;
   const auto* vbase = static_cast<const uint8_t*>(a.v) + static_cast<size_t>(kvh) * a.v_head_bytes;
   constexpr int kStep = kWarps * L::kCellsPerWarp;  // cells the block covers per turn
+  const size_t k_step_bytes = kStep * a.k_stride;
+  const size_t v_step_bytes = kStep * a.v_stride;
   for (int64_t c0 = begin + warp * L::kCellsPerWarp; c0 < end; c0 += kStep) {
     const uint8_t* krows[kBatch];
     const uint8_t* vrows[kBatch];
@@ -147,8 +149,8 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
       // The next turn's rows head for L2 while this turn's are scored: a warp's loads
       // otherwise wait a full memory latency every turn.
       if (c + kStep < end) {
-        prefetch_row(kbase + static_cast<size_t>(c + kStep) * a.k_stride, a.k_head_bytes, part);
-        prefetch_row(vbase + static_cast<size_t>(c + kStep) * a.v_stride, a.v_head_bytes, part);
+        prefetch_row(krows[b] + k_step_bytes, a.k_head_bytes, part);
+        prefetch_row(vrows[b] + v_step_bytes, a.v_head_bytes, part);
       }
     }
     float kx[kBatch][8], vx[kBatch][8];
