@@ -11,6 +11,7 @@
 // Long contexts split the cells over several blocks per KV head; their partial results have
 // the tiled kernel's format and go through its combine kernel.
 #include <cmath>
+#include <cstdlib>
 
 #include "backend/cuda/activation_quant.cuh"
 #include "backend/cuda/dependent_launch.cuh"
@@ -275,6 +276,17 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   return launch_attention_combine(a, stream);
 }
 
+// Blocks per multiprocessor the split count aims at: by default what one wave holds (a block
+// more would take a second wave's time); STRATA_CUDA_DECODE_BLOCKS=N overrides it, for tuning.
+int64_t target_blocks_per_sm(int rows) {
+  static const int override = [] {
+    const char* env = std::getenv("STRATA_CUDA_DECODE_BLOCKS");
+    const int n = env != nullptr ? std::atoi(env) : 0;
+    return n >= 1 && n <= 64 ? n : 0;
+  }();
+  return override != 0 ? override : blocks_per_sm(rows);
+}
+
 }  // namespace
 
 bool attention_decode_eligible(const AttentionLaunch& a) {
@@ -283,8 +295,7 @@ bool attention_decode_eligible(const AttentionLaunch& a) {
 }
 
 int attention_decode_splits(const AttentionLaunch& a, int n_sms) {
-  // One wave: a block more than the multiprocessors hold would double the time.
-  const int64_t wanted = int64_t{blocks_per_sm(rows_of(a))} * n_sms / a.n_head_kv;
+  const int64_t wanted = target_blocks_per_sm(rows_of(a)) * n_sms / a.n_head_kv;
   const int64_t by_length = (a.kv_extent + kMinSplitCells - 1) / kMinSplitCells;
   int64_t n = wanted < by_length ? wanted : by_length;
   if (n > kMaxSplits) n = kMaxSplits;
