@@ -21,16 +21,27 @@
 namespace strata::backend::cuda {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
 constexpr int kMaxGroup = 8;        // query heads per KV head (GQA group) this kernel serves
 constexpr int kBatch = 2;           // cells a lane group loads before it scores them
-constexpr int kMinSplitCells = 32;  // fewer cells per block: its fixed costs dominate
 constexpr int kMaxSplits = 128;     // what the combine kernel takes
 // Groups are served by kernels for 4 and 8 rows (smaller groups padded with zero rows): the
 // row loops must be compile-time so that the rows' work interleaves and acc stays in
-// registers. Resident blocks per multiprocessor, bound by registers (ptxas: 128 and 168).
-constexpr int blocks_per_sm(int rows) { return rows <= 4 ? 4 : 3; }
+// registers (ptxas: 128 registers for 4 rows, 168 for 8).
+//
+// Warps per block: as many as the registers of one multiprocessor hold (16 at 128
+// registers), so that a block alone covers a short context — no split, no combine kernel —
+// and long contexts need few splits; bounded so the warps' partial sums fit 32 KB of shared
+// memory for the final merge.
+__host__ __device__ constexpr int warps_of(int d, int rows) {
+  int w = rows <= 4 ? 16 : 4;
+  while (w > 4 && w * rows * d * 4 > 32 * 1024) w /= 2;
+  return w;
+}
+constexpr int registers_of(int rows) { return rows <= 4 ? 128 : 168; }
+constexpr int blocks_per_sm(int d, int rows) { return 65536 / (registers_of(rows) * 32 * warps_of(d, rows)); }
+// A split's cells: at least 16 per warp, so that its fixed costs (Q, the merge, the combine's
+// share) stay small against the cells.
+constexpr int min_split_cells(int d, int rows) { return 16 * warps_of(d, rows); }
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
@@ -93,8 +104,10 @@ __device__ __forceinline__ void prefetch_row(const uint8_t* row, size_t bytes, i
 }
 
 template <int D, int kRows>
-__global__ void __launch_bounds__(kThreads) decode_attention_kernel(const AttentionLaunch a) {
+__global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kernel(const AttentionLaunch a) {
   using L = RowLayout<D>;
+  constexpr int kWarps = warps_of(D, kRows);
+  constexpr int kThreads = kWarps * 32;
   __shared__ __align__(16) float qs[kRows * D];  // the group's query rows, scaled to base 2
   __shared__ float warp_m[kWarps][kRows];
   __shared__ float warp_l[kWarps][kRows];
@@ -181,11 +194,14 @@ __global__ void __launch_bounds__(kThreads) decode_attention_kernel(const Attent
         if (!valid[b]) s[b] = -INFINITY;
         mx = fmaxf(mx, s[b]);
       }
-      const float ref = rescale_ref(mx);
-      const float corr = exp2f(m[g] - ref);
-      l[g] *= corr;
+      if (mx > m[g]) {  // the maximum grew (rarely, after the first cells): rescale the sums
+        const float corr = exp2f(m[g] - mx);  // 0 from the empty state
+        l[g] *= corr;
 #pragma unroll
-      for (int i = 0; i < 8; ++i) acc[g][i] *= corr;
+        for (int i = 0; i < 8; ++i) acc[g][i] *= corr;
+        m[g] = mx;
+      }
+      const float ref = rescale_ref(m[g]);
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
         const float p = exp2f(s[b] - ref);  // 0 for an invalid cell
@@ -269,22 +285,23 @@ int rows_of(const AttentionLaunch& a) { return a.n_head / a.n_head_kv <= 4 ? 4 :
 template <int D>
 cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(a.n_head_kv), static_cast<unsigned>(a.n_splits));
-  cudaError_t err = rows_of(a) == 4
-                        ? launch_dependent(decode_attention_kernel<D, 4>, grid, kThreads, 0, stream, a)
-                        : launch_dependent(decode_attention_kernel<D, kMaxGroup>, grid, kThreads, 0, stream, a);
+  cudaError_t err = rows_of(a) == 4 ? launch_dependent(decode_attention_kernel<D, 4>, grid, warps_of(D, 4) * 32, 0,
+                                                       stream, a)
+                                    : launch_dependent(decode_attention_kernel<D, kMaxGroup>, grid,
+                                                       warps_of(D, kMaxGroup) * 32, 0, stream, a);
   if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);
 }
 
 // Blocks per multiprocessor the split count aims at: by default what one wave holds (a block
 // more would take a second wave's time); STRATA_CUDA_DECODE_BLOCKS=N overrides it, for tuning.
-int64_t target_blocks_per_sm(int rows) {
+int64_t target_blocks_per_sm(int d, int rows) {
   static const int override = [] {
     const char* env = std::getenv("STRATA_CUDA_DECODE_BLOCKS");
     const int n = env != nullptr ? std::atoi(env) : 0;
     return n >= 1 && n <= 64 ? n : 0;
   }();
-  return override != 0 ? override : blocks_per_sm(rows);
+  return override != 0 ? override : blocks_per_sm(d, rows);
 }
 
 }  // namespace
@@ -295,8 +312,10 @@ bool attention_decode_eligible(const AttentionLaunch& a) {
 }
 
 int attention_decode_splits(const AttentionLaunch& a, int n_sms) {
-  const int64_t wanted = target_blocks_per_sm(rows_of(a)) * n_sms / a.n_head_kv;
-  const int64_t by_length = (a.kv_extent + kMinSplitCells - 1) / kMinSplitCells;
+  const int rows = rows_of(a);
+  const int64_t wanted = target_blocks_per_sm(a.head_dim, rows) * n_sms / a.n_head_kv;
+  const int64_t min_cells = min_split_cells(a.head_dim, rows);
+  const int64_t by_length = (a.kv_extent + min_cells - 1) / min_cells;
   int64_t n = wanted < by_length ? wanted : by_length;
   if (n > kMaxSplits) n = kMaxSplits;
   return n < 1 ? 1 : static_cast<int>(n);
