@@ -26,7 +26,8 @@ constexpr int kBatch = 2;           // cells a lane group loads before it scores
 constexpr int kMaxSplits = 128;     // what the combine kernel takes
 // Groups are served by kernels for 4 and 8 rows (smaller groups padded with zero rows): the
 // row loops must be compile-time so that the rows' work interleaves and acc stays in
-// registers (ptxas: 128 registers for 4 rows, 168 for 8).
+// registers (ptxas for sm_90: 128 registers for 4 rows, 168 for 8; registers_of below only
+// sizes the split count, the launch bounds keep 16 warps within 128).
 //
 // Warps per block: as many as the registers of one multiprocessor hold (16 at 128
 // registers), so that a block alone covers a short context — no split, no combine kernel —
@@ -209,7 +210,6 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(p, vx[b][i], acc[g][i]);
       }
-      m[g] = mx;
     }
   }
 
