@@ -355,15 +355,7 @@ size_t attention_partial_floats(const AttentionLaunch& a) {
 cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream) {
   if (a.n_tokens <= 0) return cudaSuccess;
   if (attention_decode_eligible(a)) return launch_attention_decode(a, stream);
-  switch (a.head_dim) {
-    case 64: return launch_dim<64>(a, stream);
-    case 80: return launch_dim<80>(a, stream);
-    case 96: return launch_dim<96>(a, stream);
-    case 112: return launch_dim<112>(a, stream);
-    case 128: return launch_dim<128>(a, stream);
-    case 256: return launch_dim<256>(a, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_head_dim(a.head_dim, [&](auto d) { return launch_dim<decltype(d)::value>(a, stream); });
 }
 
 }  // namespace strata::backend::cuda

@@ -323,15 +323,7 @@ int attention_decode_splits(const AttentionLaunch& a, int n_sms) {
 
 cudaError_t launch_attention_decode(const AttentionLaunch& a, cudaStream_t stream) {
   if (!attention_decode_eligible(a) || a.n_splits < 1 || a.n_splits > kMaxSplits) return cudaErrorInvalidValue;
-  switch (a.head_dim) {
-    case 64: return launch_dim<64>(a, stream);
-    case 80: return launch_dim<80>(a, stream);
-    case 96: return launch_dim<96>(a, stream);
-    case 112: return launch_dim<112>(a, stream);
-    case 128: return launch_dim<128>(a, stream);
-    case 256: return launch_dim<256>(a, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_head_dim(a.head_dim, [&](auto d) { return launch_dim<decltype(d)::value>(a, stream); });
 }
 
 }  // namespace strata::backend::cuda

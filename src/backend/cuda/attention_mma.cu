@@ -320,14 +320,13 @@ int attention_mma_splits(const AttentionLaunch& a, int n_sms) {
 
 cudaError_t launch_attention_mma(const AttentionLaunch& a, cudaStream_t stream) {
   if (a.n_tokens <= 0) return cudaSuccess;
-  switch (a.head_dim) {
-    case 64: return launch_dim<64>(a, stream);
-    case 80: return launch_dim<80>(a, stream);
-    case 96: return launch_dim<96>(a, stream);
-    case 112: return launch_dim<112>(a, stream);
-    case 128: return launch_dim<128>(a, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  return with_head_dim(a.head_dim, [&](auto d) -> cudaError_t {
+    if constexpr (decltype(d)::value > 128) {
+      return cudaErrorInvalidValue;  // attention_mma_eligible: head dims up to 128
+    } else {
+      return launch_dim<decltype(d)::value>(a, stream);
+    }
+  });
 }
 
 }  // namespace strata::backend::cuda

@@ -41,36 +41,59 @@ __device__ __forceinline__ void start_after_predecessor() {
   allow_dependents_early();
 }
 
+// Whether the current device is sm_90 or later (dependent launches, thread block clusters).
+inline bool device_is_sm90_or_later() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 9;
+}
+
 // On sm_90 and later, unless STRATA_CUDA_PDL=0 (for comparisons).
 inline bool dependent_launch_enabled() {
   static const bool enabled = [] {
     if (const char* env = std::getenv("STRATA_CUDA_PDL"); env != nullptr && std::string(env) == "0") return false;
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
+    return device_is_sm90_or_later();
   }();
   return enabled;
 }
 
-// kernel<<<grid, block, shared_bytes, stream>>>(args...) with the dependent-launch attribute.
+// kernel<<<grid, block, shared_bytes, stream>>>(args...) with the dependent-launch attribute,
+// its blocks grouped in clusters of `cluster` along x when cluster > 1 (sm_90).
 template <typename... Params, typename... Args>
-cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
-                             cudaStream_t stream, Args&&... args) {
+cudaError_t launch_dependent_clustered(unsigned cluster, void (*kernel)(Params...), dim3 grid, dim3 block,
+                                       size_t shared_bytes, cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = shared_bytes;
   config.stream = stream;
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute.val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = &attribute;
-  config.numAttrs = dependent_launch_enabled() ? 1 : 0;
+  cudaLaunchAttribute attributes[2]{};
+  unsigned n = 0;
+  if (cluster > 1) {
+    attributes[n].id = cudaLaunchAttributeClusterDimension;
+    attributes[n].val.clusterDim.x = cluster;
+    attributes[n].val.clusterDim.y = 1;
+    attributes[n].val.clusterDim.z = 1;
+    ++n;
+  }
+  if (dependent_launch_enabled()) {
+    attributes[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[n].val.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  config.attrs = attributes;
+  config.numAttrs = n;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+template <typename... Params, typename... Args>
+cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                             cudaStream_t stream, Args&&... args) {
+  return launch_dependent_clustered(1, kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace strata::backend::cuda

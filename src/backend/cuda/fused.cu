@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/cuda/activation_quant.cuh"
+#include "backend/cuda/block_sum.cuh"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -15,12 +16,6 @@ namespace strata::backend::cuda {
 namespace {
 
 constexpr int kNormThreads = 512;  // as rms_norm_kernel: the same summation order
-
-__device__ __forceinline__ double warp_sum_d(double v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-  return v;
-}
 
 // One block per token: [sum = a + b], y = rms_norm(sum or x) * w, then y quantized. The
 // generic form loops over the row twice; a decode step is latency-bound (one block), so for
@@ -74,17 +69,7 @@ __global__ void __launch_bounds__(kNormThreads)
     wait_for_predecessor();
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += static_cast<double>(xr[i]) * xr[i];
   }
-  __shared__ double partial[32];
-  sum = warp_sum_d(sum);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    double s = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
-    s = warp_sum_d(s);
-    if (threadIdx.x == 0) partial[0] = s;
-  }
-  __syncthreads();
-  const float mean = static_cast<float>(partial[0] / static_cast<double>(n));
+  const float mean = static_cast<float>(block_sum_d(sum) / static_cast<double>(n));
   const float scale = 1.0f / sqrtf(__fadd_rn(mean, eps));
   // blockDim is a multiple of 32 and n of 32: each warp's 32 values are one unit, and a
   // warp's lanes are all inside the row or all past it (quantize_unit needs the whole warp).
@@ -141,17 +126,7 @@ __global__ void __launch_bounds__(kNormThreads)
     if (threadIdx.x + static_cast<int64_t>(k) * kNormThreads < n) sum += static_cast<double>(vk) * vk;
   }
   cluster.sync();  // no block leaves (and frees its shared memory) while a peer still reads it
-  __shared__ double partial[32];
-  sum = warp_sum_d(sum);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    double s = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
-    s = warp_sum_d(s);
-    if (threadIdx.x == 0) partial[0] = s;
-  }
-  __syncthreads();
-  const float mean = static_cast<float>(partial[0] / static_cast<double>(n));
+  const float mean = static_cast<float>(block_sum_d(sum) / static_cast<double>(n));
   const float scale = 1.0f / sqrtf(__fadd_rn(mean, eps));
   if (i < n) {  // whole warps (n and kNormThreads are multiples of 32)
     if (a != nullptr) x[row * n + i] = v;
@@ -179,23 +154,13 @@ __global__ void swiglu_quantize_kernel(const float* gate, const float* up, float
   }
 }
 
-}  // namespace
-
-namespace {
-
 // Clusters need sm_90; STRATA_CUDA_NORM_CLUSTER=0 turns them off (for comparisons).
 bool cluster_norm_enabled() {
   static const bool enabled = [] {
     if (const char* env = std::getenv("STRATA_CUDA_NORM_CLUSTER"); env != nullptr && std::string(env) == "0") {
       return false;
     }
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return false;
-    }
-    return major >= 9;
+    return device_is_sm90_or_later();
   }();
   return enabled;
 }
@@ -215,20 +180,8 @@ cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, c
   const int64_t per = (n + kNormThreads - 1) / kNormThreads;  // values per thread
   if (per >= 2 && per <= 8 && cluster_norm_enabled()) {
     const auto cluster = [&](auto kernel, unsigned size) {
-      cudaLaunchConfig_t config{};
-      config.gridDim = dim3(size, static_cast<unsigned>(n_tokens));
-      config.blockDim = dim3(kNormThreads);
-      config.stream = stream;
-      cudaLaunchAttribute attributes[2]{};
-      attributes[0].id = cudaLaunchAttributeClusterDimension;
-      attributes[0].val.clusterDim.x = size;
-      attributes[0].val.clusterDim.y = 1;
-      attributes[0].val.clusterDim.z = 1;
-      attributes[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-      attributes[1].val.programmaticStreamSerializationAllowed = 1;
-      config.attrs = attributes;
-      config.numAttrs = dependent_launch_enabled() ? 2 : 1;
-      return cudaLaunchKernelEx(&config, kernel, a, b, x, w, y, n, eps, xq, xds);
+      return launch_dependent_clustered(size, kernel, dim3(size, static_cast<unsigned>(n_tokens)), kNormThreads, 0,
+                                        stream, a, b, x, w, y, n, eps, xq, xds);
     };
     if (per <= 2) return cluster(add_norm_quantize_cluster_kernel<2>, 2);
     if (per <= 4) return cluster(add_norm_quantize_cluster_kernel<4>, 4);

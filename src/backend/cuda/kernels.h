@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace strata::backend::cuda {
 
@@ -140,6 +141,20 @@ struct AttentionLaunch {
 
 // Head dims the attention kernels are built for.
 bool attention_head_dim_supported(int head_dim);
+// f(std::integral_constant<int, D>{}) for D = head_dim, one of those dims; cudaErrorInvalidValue
+// for any other: the one switch from a run-time head dim to the kernels' template parameter.
+template <class F>
+cudaError_t with_head_dim(int head_dim, F&& f) {
+  switch (head_dim) {
+    case 64: return f(std::integral_constant<int, 64>{});
+    case 80: return f(std::integral_constant<int, 80>{});
+    case 96: return f(std::integral_constant<int, 96>{});
+    case 112: return f(std::integral_constant<int, 112>{});
+    case 128: return f(std::integral_constant<int, 128>{});
+    case 256: return f(std::integral_constant<int, 256>{});
+    default: return cudaErrorInvalidValue;
+  }
+}
 // Splits worth using for this shape on a device with n_sms multiprocessors.
 int attention_splits(const AttentionLaunch& a, int n_sms);
 size_t attention_partial_floats(const AttentionLaunch& a);

@@ -3,6 +3,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "backend/cuda/block_sum.cuh"
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
@@ -34,11 +35,6 @@ __global__ void get_rows_kernel(uint32_t type, const uint8_t* __restrict__ table
   }
 }
 
-__device__ __forceinline__ double warp_sum(double v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, o);
-  return v;
-}
 
 // One block per row. The sum of squares in double and the scale in float, as the CPU does.
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y,
@@ -48,17 +44,7 @@ __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __rest
   float* yr = y + blockIdx.x * n;
   double sum = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += static_cast<double>(xr[i]) * xr[i];
-  __shared__ double partial[32];
-  sum = warp_sum(sum);
-  if ((threadIdx.x & 31) == 0) partial[threadIdx.x >> 5] = sum;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    double s = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
-    s = warp_sum(s);
-    if (threadIdx.x == 0) partial[0] = s;
-  }
-  __syncthreads();
-  const float mean = static_cast<float>(partial[0] / static_cast<double>(n));
+  const float mean = static_cast<float>(block_sum_d(sum) / static_cast<double>(n));
   const float scale = 1.0f / sqrtf(__fadd_rn(mean, eps));
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const float v = __fmul_rn(xr[i], scale);
