@@ -388,6 +388,13 @@ TEST_F(CudaBackendTest, WriteKvMatchesCpuByteForByte) {
   auto x = random_floats(static_cast<size_t>(rows * src_stride), 51, 2.f);
   for (int64_t i = 0; i < 32; ++i) x[static_cast<size_t>(i)] = 0.f;  // an all-zero block
   x[40] = 1e-20f;                                                     // a tiny one
+  // Ties the reference's scans settle by position (the GPU writes a block with a warp): the
+  // largest magnitude twice with both signs, the minimum as -0 and +0, a block of signed zeros.
+  x[300 + 3] = -9.f;
+  x[300 + 7] = 9.f;
+  x[300 + 20] = -9.f;
+  for (int64_t i = 0; i < 32; ++i) x[static_cast<size_t>(600 + 32 + i)] = i % 3 == 0 ? -0.f : (i % 3 == 1 ? 0.f : 1.f);
+  for (int64_t i = 0; i < 32; ++i) x[static_cast<size_t>(900 + 64 + i)] = i % 2 == 0 ? 0.f : -0.f;
   const float* gx = to_gpu(x);
   for (Type type : kKvTypes) {
     SCOPED_TRACE(quant::type_name(type));

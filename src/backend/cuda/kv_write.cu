@@ -61,24 +61,60 @@ __device__ __forceinline__ int truncate_to_int(float v) {
 __device__ __forceinline__ int truncate_to_i8(float v) { return static_cast<int8_t>(truncate_to_int(v)); }
 __device__ __forceinline__ uint32_t truncate_to_u8(float v) { return static_cast<uint8_t>(truncate_to_int(v)); }
 
-__device__ __forceinline__ float signed_absmax(const float* x) {
-  float amax = 0.f, max = 0.f;
-  for (int j = 0; j < 32; ++j) {
-    if (amax < fabsf(x[j])) {
-      amax = fabsf(x[j]);
-      max = x[j];
+// ---- one 32-element block per warp ----------------------------------------------------------
+// A step's K and V are a few blocks per head; a thread per block would run each block's
+// 32-element scans one after another. Here lane j holds element j, the scans are warp
+// reductions and each lane quantizes its own element. The reductions give what the
+// reference's sequential scans give: the first element that wins (ties to the lowest index;
+// the scans replace only on a strict comparison, which also skips NaN), so the bytes match.
+
+// The lane's candidate key (with its index) against the rest of the warp: the key that
+// `better` prefers, ties to the lowest index. Keys are never NaN.
+template <class Better>
+__device__ __forceinline__ float warp_first_best(float key, int& index, Better better) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    const float other = __shfl_xor_sync(0xFFFFFFFFu, key, o);
+    const int other_index = __shfl_xor_sync(0xFFFFFFFFu, index, o);
+    if (better(other, key) || (!better(key, other) && other_index < index)) {
+      key = other;
+      index = other_index;
     }
   }
-  return max;
+  return key;
+}
+__device__ __forceinline__ bool greater(float a, float b) { return a > b; }
+__device__ __forceinline__ bool less(float a, float b) { return a < b; }
+
+// The element of largest magnitude, signed (the first one; 0 when all are 0 or NaN).
+__device__ __forceinline__ float warp_signed_absmax(float x, int lane) {
+  const float ax = fabsf(x);
+  int index = lane;
+  const float key = warp_first_best(ax > 0.f ? ax : -1.f, index, greater);
+  const float value = __shfl_sync(0xFFFFFFFFu, x, index);
+  return key > 0.f ? value : 0.f;
 }
 
-__device__ __forceinline__ void min_max(const float* x, float& mn, float& mx) {
-  mn = FLT_MAX;
-  mx = -FLT_MAX;
-  for (int j = 0; j < 32; ++j) {
-    if (x[j] < mn) mn = x[j];
-    if (x[j] > mx) mx = x[j];
-  }
+// The scan's `amax = amax > a ? amax : a` over |x|: a NaN becomes amax and the next element
+// replaces it, so the result is the largest |x| after the last NaN (NaN when x[31] is one).
+__device__ __forceinline__ float warp_q8_amax(float x, int lane) {
+  const uint32_t nans = __ballot_sync(0xFFFFFFFFu, x != x);
+  const int last_nan = nans != 0 ? 31 - __clz(nans) : -1;
+  float a = lane > last_nan ? fabsf(x) : 0.f;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) a = fmaxf(a, __shfl_xor_sync(0xFFFFFFFFu, a, o));
+  return last_nan == 31 ? __int_as_float(0x7FC00000) : a;
+}
+
+// Bytes j (elements j and j + 16) of a nibble-packed block, written by lanes 0..15.
+__device__ __forceinline__ void store_nibbles(uint8_t* qs, uint32_t q, int lane) {
+  const uint32_t hi = __shfl_down_sync(0xFFFFFFFFu, q, 16);
+  if (lane < 16) qs[lane] = static_cast<uint8_t>((q & 0x0F) | ((hi & 0x0F) << 4));
+}
+// Bit j of a 5-bit type's high-bit word is element j's bit 4.
+__device__ __forceinline__ void store_high_bits(uint8_t* out, uint32_t q, int lane) {
+  const uint32_t qh = __ballot_sync(0xFFFFFFFFu, (q & 0x10u) != 0);
+  if (lane < 4) out[lane] = static_cast<uint8_t>(qh >> (8 * lane));
 }
 
 __device__ __forceinline__ int nearest_level(float x) {
@@ -91,118 +127,83 @@ __device__ __forceinline__ int nearest_level(float x) {
   return idx;
 }
 
-__device__ float iq4_best_scale(const float* xb) {
-  float weight[32];
-  for (int j = 0; j < 32; ++j) weight[j] = xb[j] * xb[j];
-  float amax = 0.f, max = 0.f;
-  for (int j = 0; j < 32; ++j) {
-    const float ax = fabsf(xb[j]);
-    if (ax > amax) {
-      amax = ax;
-      max = xb[j];
-    }
-  }
-  if (amax < 1e-15f) return 0.f;
+// iq4_nl's scale: the reference tries the scale from the largest element and 15 others and
+// keeps the best fit. Lane 0 scores the first, lanes 1..15 one try each (each sum in the
+// reference's order), and every lane then walks the tries in the reference's order.
+__device__ float warp_iq4_scale(float x, int lane) {
+  const float max = warp_signed_absmax(x, lane);
+  if (fabsf(max) < 1e-15f) return 0.f;  // the reference's amax (|max|) below its threshold
   const float v0 = static_cast<float>(iq4_level(0));
-  float d = -max / v0;
-  float id = 1.f / d;
+  const float d0 = -max / v0;
+  const float id = lane == 0 ? 1.f / d0 : static_cast<float>(lane - 8 + iq4_level(0)) / max;
   float sumqx = 0.f, sumq2 = 0.f;
   for (int j = 0; j < 32; ++j) {
-    const float q = static_cast<float>(iq4_level(nearest_level(id * xb[j])));
-    sumqx += weight[j] * q * xb[j];
-    sumq2 += weight[j] * q * q;
+    const float xj = __shfl_sync(0xFFFFFFFFu, x, j);
+    const float w = xj * xj;
+    const float q = static_cast<float>(iq4_level(nearest_level(id * xj)));
+    sumqx += w * q * xj;
+    sumq2 += w * q * q;
   }
-  d = sumq2 > 0.f ? sumqx / sumq2 : 0.f;
-  float best = d * sumqx;
-  for (int itry = -7; itry <= 7; ++itry) {
-    id = static_cast<float>(itry + iq4_level(0)) / max;
-    sumqx = sumq2 = 0.f;
-    for (int j = 0; j < 32; ++j) {
-      const float q = static_cast<float>(iq4_level(nearest_level(id * xb[j])));
-      sumqx += weight[j] * q * xb[j];
-      sumq2 += weight[j] * q * q;
-    }
-    if (sumq2 > 0.f && sumqx * sumqx > best * sumq2) {
-      d = sumqx / sumq2;
-      best = d * sumqx;
+  float d = 0.f, best = 0.f;
+  for (int t = 0; t < 16; ++t) {
+    const float sx = __shfl_sync(0xFFFFFFFFu, sumqx, t);
+    const float s2 = __shfl_sync(0xFFFFFFFFu, sumq2, t);
+    if (t == 0) {
+      d = s2 > 0.f ? sx / s2 : 0.f;
+      best = d * sx;
+    } else if (s2 > 0.f && sx * sx > best * s2) {
+      d = sx / s2;
+      best = d * sx;
     }
   }
   return d;
 }
 
-// One 32-element block of a quantized type.
-__device__ void quantize_block(uint32_t type, const float* x, uint8_t* out) {
+// One 32-element block of a quantized type; x is this lane's element.
+__device__ void quantize_block_warp(uint32_t type, float x, int lane, uint8_t* out) {
   switch (type) {
     case kQ4_0:
     case kQ5_0: {
       const bool five = type == kQ5_0;
-      const float d = signed_absmax(x) / (five ? -16.f : -8.f);
+      const float d = warp_signed_absmax(x, lane) / (five ? -16.f : -8.f);
       const float id = d != 0.f ? 1.f / d : 0.f;
-      st_u16(out, half_bits(d));
-      uint8_t* qs = out + (five ? 6 : 2);
-      uint32_t qh = 0;
-      for (int j = 0; j < 16; ++j) {
-        const float bias = five ? 16.5f : 8.5f;
-        const int top = five ? 31 : 15;
-        const uint32_t lo = static_cast<uint8_t>(min(top, truncate_to_i8(x[j] * id + bias)));
-        const uint32_t hi = static_cast<uint8_t>(min(top, truncate_to_i8(x[j + 16] * id + bias)));
-        qs[j] = static_cast<uint8_t>((lo & 0x0F) | ((hi & 0x0F) << 4));
-        qh |= ((lo & 0x10u) >> 4) << j;
-        qh |= ((hi & 0x10u) >> 4) << (j + 16);
-      }
-      if (five) {
-        for (int k = 0; k < 4; ++k) out[2 + k] = static_cast<uint8_t>(qh >> (8 * k));
-      }
+      if (lane == 0) st_u16(out, half_bits(d));
+      const uint32_t q = static_cast<uint8_t>(min(five ? 31 : 15, truncate_to_i8(x * id + (five ? 16.5f : 8.5f))));
+      store_nibbles(out + (five ? 6 : 2), q, lane);
+      if (five) store_high_bits(out + 2, q, lane);
       break;
     }
     case kQ4_1:
     case kQ5_1: {
       const bool five = type == kQ5_1;
-      float mn, mx;
-      min_max(x, mn, mx);
+      int at_min = lane, at_max = lane;
+      // The scans start from FLT_MAX and -FLT_MAX and skip NaN: keys clamped to those.
+      const float mn = warp_first_best(x < FLT_MAX ? x : FLT_MAX, at_min, less);
+      const float mx = warp_first_best(x > -FLT_MAX ? x : -FLT_MAX, at_max, greater);
       const float d = (mx - mn) / (five ? 31.f : 15.f);
       const float id = d != 0.f ? 1.f / d : 0.f;
-      st_u16(out, half_bits(d));
-      st_u16(out + 2, half_bits(mn));
-      uint8_t* qs = out + (five ? 8 : 4);
-      uint32_t qh = 0;
-      for (int j = 0; j < 16; ++j) {
-        uint32_t lo, hi;
-        if (five) {
-          lo = truncate_to_u8((x[j] - mn) * id + 0.5f);
-          hi = truncate_to_u8((x[j + 16] - mn) * id + 0.5f);
-        } else {
-          lo = static_cast<uint8_t>(min(15, truncate_to_i8((x[j] - mn) * id + 0.5f)));
-          hi = static_cast<uint8_t>(min(15, truncate_to_i8((x[j + 16] - mn) * id + 0.5f)));
-        }
-        qs[j] = static_cast<uint8_t>((lo & 0x0F) | ((hi & 0x0F) << 4));
-        qh |= ((lo & 0x10u) >> 4) << j;
-        qh |= ((hi & 0x10u) >> 4) << (j + 16);
+      if (lane == 0) {
+        st_u16(out, half_bits(d));
+        st_u16(out + 2, half_bits(mn));
       }
-      if (five) {
-        for (int k = 0; k < 4; ++k) out[4 + k] = static_cast<uint8_t>(qh >> (8 * k));
-      }
+      const uint32_t q = five ? truncate_to_u8((x - mn) * id + 0.5f)
+                              : static_cast<uint8_t>(min(15, truncate_to_i8((x - mn) * id + 0.5f)));
+      store_nibbles(out + (five ? 8 : 4), q, lane);
+      if (five) store_high_bits(out + 4, q, lane);
       break;
     }
     case kQ8_0: {
-      float amax = 0.f;
-      for (int j = 0; j < 32; ++j) {
-        const float a = fabsf(x[j]);
-        amax = amax > a ? amax : a;
-      }
-      const float d = amax / 127.f;
+      const float d = warp_q8_amax(x, lane) / 127.f;
       const float id = d != 0.f ? 1.f / d : 0.f;
-      st_u16(out, half_bits(d));
-      for (int j = 0; j < 32; ++j) out[2 + j] = static_cast<uint8_t>(truncate_to_i8(roundf(x[j] * id)));
+      if (lane == 0) st_u16(out, half_bits(d));
+      out[2 + lane] = static_cast<uint8_t>(truncate_to_i8(roundf(x * id)));
       break;
     }
     case kIQ4_NL: {
-      const float scale = iq4_best_scale(x);
-      st_u16(out, half_bits(scale));
+      const float scale = warp_iq4_scale(x, lane);
+      if (lane == 0) st_u16(out, half_bits(scale));
       const float id = scale != 0.f ? 1.f / scale : 0.f;
-      for (int j = 0; j < 16; ++j) {
-        out[2 + j] = static_cast<uint8_t>(nearest_level(id * x[j]) | (nearest_level(id * x[j + 16]) << 4));
-      }
+      store_nibbles(out + 2, static_cast<uint32_t>(nearest_level(id * x)), lane);
       break;
     }
     default: break;
@@ -221,11 +222,14 @@ __device__ __forceinline__ int block_bytes(uint32_t type) {
   }
 }
 
-// One thread per 32-element block of one row (quantized types) or per element (float types).
+__host__ __device__ __forceinline__ bool is_float_type(uint32_t type) { return type == kF32 || type == kF16 || type == kBF16; }
+
+// Float types: one thread per element. Quantized types: one warp per 32-element block (idx
+// counts threads; a warp's 32 threads share one block, so a warp is in or out as a whole).
 __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
   uint8_t* dst = j.dst_ref != nullptr ? reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*j.dst_ref))
                                       : static_cast<uint8_t*>(j.dst);
-  if (j.type == kF32 || j.type == kF16 || j.type == kBF16) {
+  if (is_float_type(j.type)) {
     if (idx >= j.n_rows * j.row_elems) return;
     const int64_t r = idx / j.row_elems;
     const int64_t i = idx % j.row_elems;
@@ -240,13 +244,14 @@ __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
     return;
   }
   const int64_t blocks = j.row_elems / 32;
-  if (idx >= j.n_rows * blocks) return;
-  const int64_t r = idx / blocks;
-  const int64_t b = idx % blocks;
-  float x[32];
-  const float* s = j.src + r * j.src_stride + b * 32;
-  for (int k = 0; k < 32; ++k) x[k] = s[k];
-  quantize_block(j.type, x, dst + static_cast<size_t>(r) * j.dst_stride + static_cast<size_t>(b) * block_bytes(j.type));
+  const int64_t block = idx / 32;
+  const int lane = static_cast<int>(idx % 32);
+  if (block >= j.n_rows * blocks) return;
+  const int64_t r = block / blocks;
+  const int64_t b = block % blocks;
+  const float x = j.src[r * j.src_stride + b * 32 + lane];
+  quantize_block_warp(j.type, x, lane,
+                      dst + static_cast<size_t>(r) * j.dst_stride + static_cast<size_t>(b) * block_bytes(j.type));
 }
 
 // Blocks [0, blocks_a) write job a, the rest job b (K and V of a decode step in one launch).
@@ -263,8 +268,7 @@ __global__ void write_kv_kernel(const KvWriteJob a, unsigned blocks_a, const KvW
 
 // Threads (and so blocks) a job needs; 0 for none, -1 when the grid would be too large.
 int64_t job_blocks(const KvWriteJob& j) {
-  const bool floats = j.type == kF32 || j.type == kF16 || j.type == kBF16;
-  const int64_t work = floats ? j.n_rows * j.row_elems : j.n_rows * (j.row_elems / 32);
+  const int64_t work = is_float_type(j.type) ? j.n_rows * j.row_elems : j.n_rows * (j.row_elems / 32) * 32;
   if (work <= 0) return 0;
   const int64_t blocks = (work + kThreads - 1) / kThreads;
   return blocks > 0x3FFFFFFF ? -1 : blocks;
