@@ -9,8 +9,7 @@
 // maximum and sums; they merge at the end, warps through shared memory. Scores are kept in
 // base 2 (the query is pre-scaled by log2 e) so the exponentials are single ex2 instructions.
 // Long contexts split the cells over several blocks per KV head; their partial results have
-// the tiled kernel's format, and the last block of a head to finish merges them (given
-// arrival counters; otherwise the tiled kernel's combine kernel does).
+// the tiled kernel's format and go through its combine kernel.
 #include <cmath>
 #include <cstdlib>
 
@@ -103,14 +102,6 @@ __device__ __forceinline__ float rescale_ref(float mx) { return mx == -INFINITY 
 __device__ __forceinline__ void prefetch_row(const uint8_t* row, size_t bytes, int part) {
   const size_t off = static_cast<size_t>(part) * 32;
   if (off < bytes) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
-}
-
-// Output element d of query head h; every lane of the warp calls it (in or not), since
-// quantize_unit reduces over the warp's 32 values.
-__device__ __forceinline__ void write_output(const AttentionLaunch& a, int h, int d, bool in, float v) {
-  const int64_t at = static_cast<int64_t>(h) * a.head_dim + d;
-  if (in) a.out[at] = v;
-  if (a.out_q != nullptr) quantize_unit(v, at / 32, a.out_q, a.out_qds);
 }
 
 template <int D, int kRows>
@@ -275,7 +266,9 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
     }
     const int h = kvh * group + g;
     if (a.n_splits == 1) {
-      write_output(a, h, d, in, in ? sum_acc / sum_l : 0.f);  // cell 0 is in the only split: sum_l > 0
+      const float v = in ? sum_acc / sum_l : 0.f;  // cell 0 is in the only split: sum_l > 0
+      if (in) a.out[static_cast<int64_t>(h) * D + d] = v;
+      if (a.out_q != nullptr) quantize_unit(v, (static_cast<int64_t>(h) * D + d) / 32, a.out_q, a.out_qds);
     } else if (in) {
       float* p = a.partials + (static_cast<int64_t>(split) * a.n_head + h) * (D + 2);  // token 0
       p[d] = sum_acc;
@@ -284,42 +277,6 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
         p[D + 1] = sum_l;
       }
     }
-  }
-  if (a.n_splits == 1 || a.arrivals == nullptr) return;
-
-  // The last of the KV head's blocks to finish merges the splits, which saves the combine
-  // kernel's launch and its wait at the end of every layer's attention. (The classic
-  // last-block pattern: each block's partials reach L2 before its arrival is counted; the
-  // last block reads them from L2; it resets the counter for the next launch.)
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    const unsigned before = atomicAdd(&a.arrivals[kvh], 1u);
-    last = before == static_cast<unsigned>(a.n_splits - 1);
-    if (last) a.arrivals[kvh] = 0;
-  }
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
-  const int64_t split_stride = static_cast<int64_t>(a.n_head) * (D + 2);
-  for (int base = warp * 32; base < n_out; base += kThreads) {
-    const int idx = base + lane;
-    const bool in = idx < n_out;
-    const int g = in ? idx / D : 0;
-    const int d = idx % D;
-    const int h = kvh * group + g;
-    const float* p = a.partials + static_cast<int64_t>(h) * (D + 2);
-    float mx = -INFINITY;
-    for (int s = 0; s < a.n_splits; ++s) mx = fmaxf(mx, __ldcg(p + s * split_stride + D));
-    float sum_l = 0.f, sum_acc = 0.f;
-    for (int s = 0; s < a.n_splits; ++s) {
-      const float ms = __ldcg(p + s * split_stride + D);
-      const float c = ms != -INFINITY ? expf(ms - mx) : 0.f;  // an empty split weighs nothing
-      sum_l += __ldcg(p + s * split_stride + D + 1) * c;
-      sum_acc += (in ? __ldcg(p + s * split_stride + d) : 0.f) * c;
-    }
-    write_output(a, h, d, in, in ? sum_acc / sum_l : 0.f);  // split 0 holds cell 0: sum_l > 0
   }
 }
 
@@ -332,7 +289,7 @@ cudaError_t launch_dim(const AttentionLaunch& a, cudaStream_t stream) {
                                                        stream, a)
                                     : launch_dependent(decode_attention_kernel<D, kMaxGroup>, grid,
                                                        warps_of(D, kMaxGroup) * 32, 0, stream, a);
-  if (err != cudaSuccess || a.n_splits == 1 || a.arrivals != nullptr) return err;
+  if (err != cudaSuccess || a.n_splits == 1) return err;
   return launch_attention_combine(a, stream);
 }
 

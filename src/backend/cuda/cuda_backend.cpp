@@ -64,10 +64,10 @@ OpSignature attention_signature(const AttentionLaunch& a) {
   sig.add(kTagAttention).add(a.q).add(a.q_stride).add(a.pos).add(a.n_tokens).add(a.k_type).add(a.k).add(a.k_stride);
   sig.add(a.k_head_bytes).add(a.v_type).add(a.v).add(a.v_stride).add(a.v_head_bytes).add(a.k_aligned);
   sig.add(a.v_aligned).add(a.n_head).add(a.n_head_kv).add(a.head_dim).add(a.scale).add(a.out).add(a.out_stride);
-  sig.add(a.kv_extent).add(a.n_splits).add(a.partials).add(a.plain).add(a.arrivals);
+  sig.add(a.kv_extent).add(a.n_splits).add(a.partials).add(a.plain);
   return sig;
 }
-constexpr size_t kAttentionWords = 26;
+constexpr size_t kAttentionWords = 25;
 
 AttentionLaunch attention_of(const OpSignature& sig) {
   AttentionLaunch a;
@@ -76,7 +76,7 @@ AttentionLaunch attention_of(const OpSignature& sig) {
   next(a.q), next(a.q_stride), next(a.pos), next(a.n_tokens), next(a.k_type), next(a.k), next(a.k_stride);
   next(a.k_head_bytes), next(a.v_type), next(a.v), next(a.v_stride), next(a.v_head_bytes), next(a.k_aligned);
   next(a.v_aligned), next(a.n_head), next(a.n_head_kv), next(a.head_dim), next(a.scale), next(a.out);
-  next(a.out_stride), next(a.kv_extent), next(a.n_splits), next(a.partials), next(a.plain), next(a.arrivals);
+  next(a.out_stride), next(a.kv_extent), next(a.n_splits), next(a.partials), next(a.plain);
   return a;
 }
 
@@ -365,7 +365,6 @@ struct CudaBackend::Impl {
   Scratch weights16;      // a chunk of dequantized weight rows
   Scratch partials;       // attention split partials
   Scratch big_upload;     // metadata larger than a staging slot
-  uint32_t* arrivals = nullptr;  // kAttentionArrivalSlots zeroed counters (AttentionLaunch::arrivals)
   std::vector<void*> retired;
 
   uint8_t* pinned = nullptr;
@@ -398,7 +397,6 @@ struct CudaBackend::Impl {
         if (e != nullptr) cudaEventDestroy(e);
       }
       if (ring != nullptr) cudaFree(ring);
-      if (arrivals != nullptr) cudaFree(arrivals);
       if (pinned != nullptr) cudaFreeHost(pinned);
       if (cublas != nullptr) cublasDestroy(cublas);
       if (stream != nullptr) cudaStreamDestroy(stream);
@@ -544,14 +542,12 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(int device) {
   cublasSetStream(impl->cublas, impl->stream);
   e = cudaMallocHost(reinterpret_cast<void**>(&impl->pinned), kStagingSlots * kStagingSlotBytes);
   if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&impl->ring), kStagingSlots * kStagingSlotBytes);
-  if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&impl->arrivals), kAttentionArrivalSlots * sizeof(uint32_t));
-  if (e == cudaSuccess) e = cudaMemset(impl->arrivals, 0, kAttentionArrivalSlots * sizeof(uint32_t));
   for (int i = 0; e == cudaSuccess && i < kStagingSlots; ++i) {
     e = cudaEventCreateWithFlags(&impl->events[static_cast<size_t>(i)], cudaEventDisableTiming);
   }
   if (e != cudaSuccess) {
     cudaGetLastError();
-    return resource_exhausted("cuda: cannot allocate the {} staging ring (and attention counters) on GPU {}: {}",
+    return resource_exhausted("cuda: cannot allocate the {} staging ring on GPU {}: {}",
                               mib(kStagingSlots * kStagingSlotBytes), device, describe(e));
   }
 
@@ -1167,7 +1163,6 @@ Status CudaBackend::attention(const AttentionCall& call) {
     STRATA_ASSIGN_OR_RETURN(void* partials, m.ensure(m.partials, attention_partial_floats(a) * sizeof(float),
                                                      "attention partial results"));
     a.partials = static_cast<float*>(partials);
-    if (!mma && a.n_head_kv <= kAttentionArrivalSlots) a.arrivals = m.arrivals;
   }
   STRATA_ASSIGN_OR_RETURN(a.pos, upload(call.positions, "attention"));
   OpSignature sig = attention_signature(a);

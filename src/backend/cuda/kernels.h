@@ -137,12 +137,7 @@ struct AttentionLaunch {
   int8_t* out_q = nullptr;
   float2* out_qds = nullptr;
   bool plain = false;         // -fa off: always the tiled kernel (for comparisons)
-  // One-token kernel with n_splits > 1: n_head_kv zeroed counters (left zeroed) with which
-  // the last block of a KV head finds itself and merges the splits; null: the combine kernel.
-  uint32_t* arrivals = nullptr;
 };
-// Counters a backend keeps for AttentionLaunch::arrivals: KV heads beyond it use the combine kernel.
-constexpr int kAttentionArrivalSlots = 1024;
 
 // Head dims the attention kernels are built for.
 bool attention_head_dim_supported(int head_dim);

@@ -35,7 +35,7 @@ inline constexpr int64_t kMaxGraphTokens = 8;
 
 // An op's identity within a step: a kind tag, then its launch arguments as 64-bit words.
 struct OpSignature {
-  static constexpr size_t kWords = 26;  // the longest op graphed, the decode attention, fills it
+  static constexpr size_t kWords = 25;  // the longest op graphed, the decode attention, fills it
   std::array<uint64_t, kWords> words{};
   size_t n = 0;
 
