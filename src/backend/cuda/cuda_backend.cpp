@@ -80,6 +80,36 @@ AttentionLaunch attention_of(const OpSignature& sig) {
   return a;
 }
 
+// Whether decode-step graphs do RoPE and the K/V writes in one launch (STRATA_CUDA_FUSE_ROPE_KV=0:
+// no, for comparisons).
+bool fuse_rope_kv() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("STRATA_CUDA_FUSE_ROPE_KV");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  return enabled;
+}
+
+// write_kv [type, src, n_rows, row_elems, src_stride, dst_stride, dst or dst_ref, is_ref]
+KvWriteJob kv_job_of(const OpSignature& w) {
+  KvWriteJob j;
+  j.type = arg<uint32_t>(w, 1);
+  j.src = arg<const float*>(w, 2);
+  j.n_rows = arg<int64_t>(w, 3);
+  j.row_elems = arg<int64_t>(w, 4);
+  j.src_stride = arg<int64_t>(w, 5);
+  j.dst_stride = arg<size_t>(w, 6);
+  if (arg<bool>(w, 8)) {
+    j.dst_ref = arg<const uint64_t*>(w, 7);
+  } else {
+    j.dst = arg<void*>(w, 7);
+  }
+  return j;
+}
+
+// Whether the float ranges [a, a + n) and [b, b + m) do not overlap.
+bool apart(const float* a, int64_t n, const float* b, int64_t m) { return a + n <= b || b + m <= a; }
+
 // Whether decode-step graphs merge matvecs on the same input (STRATA_CUDA_FUSE_MATVEC=0: no,
 // for comparisons).
 bool fuse_matvecs() {
@@ -147,6 +177,22 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
         // Distinct heads (one launch rotates them in no particular order).
         const bool disjoint = x + (tokens - 1) * x_stride + heads_x * head_dim <= y ||
                               y + (tokens - 1) * y_stride + heads_y * head_dim <= x;
+        // Then K's rows (all of k, one per token) and V's written: RoPE and writes in one launch
+        // (k's buffer then keeps its unrotated values: those writes are its only reader in a step).
+        const bool then_kv = i + 3 < n && is(sigs[i + 2], kTagWriteKv) && is(sigs[i + 3], kTagWriteKv);
+        if (disjoint && then_kv && fuse_rope_kv()) {
+          const KvWriteJob k = kv_job_of(sigs[i + 2]), v = kv_job_of(sigs[i + 3]);
+          const int64_t q_len = (tokens - 1) * x_stride + heads_x * head_dim;
+          const int64_t v_len = (v.n_rows - 1) * v.src_stride + v.row_elems;
+          if (k.src == y && k.n_rows == tokens && k.src_stride == y_stride && k.row_elems == heads_y * head_dim &&
+              apart(x, q_len, v.src, v_len)) {
+            const KvRope rope{table, head_dim, half, neox};
+            launches[i] = [=](cudaStream_t st) { return launch_rope_write_kv(x, heads_x, x_stride, rope, k, v, st); };
+            for (size_t k2 = i + 1; k2 <= i + 3; ++k2) launches[k2] = nullptr;
+            i += 3;
+            continue;
+          }
+        }
         if (disjoint) {
           launches[i] = [=](cudaStream_t st) {
             return launch_rope_pair(x, heads_x, x_stride, y, heads_y, y_stride, tokens, head_dim, half, neox, table,
@@ -203,22 +249,7 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
     // write_kv [type, src, n_rows, row_elems, src_stride, dst_stride, dst or dst_ref, is_ref]
     // of K, then of V: one launch (they write different caches).
     if (is(s0, kTagWriteKv) && is(sigs[i + 1], kTagWriteKv)) {
-      const auto job = [](const OpSignature& w) {
-        KvWriteJob j;
-        j.type = arg<uint32_t>(w, 1);
-        j.src = arg<const float*>(w, 2);
-        j.n_rows = arg<int64_t>(w, 3);
-        j.row_elems = arg<int64_t>(w, 4);
-        j.src_stride = arg<int64_t>(w, 5);
-        j.dst_stride = arg<size_t>(w, 6);
-        if (arg<bool>(w, 8)) {
-          j.dst_ref = arg<const uint64_t*>(w, 7);
-        } else {
-          j.dst = arg<void*>(w, 7);
-        }
-        return j;
-      };
-      const KvWriteJob k = job(s0), v = job(sigs[i + 1]);
+      const KvWriteJob k = kv_job_of(s0), v = kv_job_of(sigs[i + 1]);
       launches[i] = [=](cudaStream_t st) { return launch_write_kv_pair(k, v, st); };
       launches[i + 1] = nullptr;
       ++i;

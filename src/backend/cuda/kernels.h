@@ -105,6 +105,18 @@ struct KvWriteJob {
   size_t dst_stride = 0;
 };
 cudaError_t launch_write_kv_pair(const KvWriteJob& a, const KvWriteJob& b, cudaStream_t stream);
+// The rotation launch_rope applies (table rows per token, `half` pairs of a head_dim head).
+struct KvRope {
+  const float2* table = nullptr;
+  int64_t head_dim = 0, half = 0;
+  bool neox = false;
+};
+// A decode step's RoPE and K/V writes as one launch: q (n_head_q heads a token, rows q_stride
+// apart) rotated in place, k's rows (one per token) rotated on the fly as they are written
+// (k's buffer keeps its unrotated values), and v's rows. Same bits as launch_rope_pair followed
+// by launch_write_kv_pair.
+cudaError_t launch_rope_write_kv(float* q, int64_t n_head_q, int64_t q_stride, const KvRope& rope, const KvWriteJob& k,
+                                 const KvWriteJob& v, cudaStream_t stream);
 
 // ---- attention (attention.cu) -------------------------------------------------------------
 struct AttentionLaunch {

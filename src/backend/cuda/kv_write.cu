@@ -10,6 +10,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/rope_rotation.cuh"
 
 namespace strata::backend::cuda {
 namespace {
@@ -224,16 +225,29 @@ __device__ __forceinline__ int block_bytes(uint32_t type) {
 
 __host__ __device__ __forceinline__ bool is_float_type(uint32_t type) { return type == kF32 || type == kF16 || type == kBF16; }
 
+// Element el of row r of a job's source, after RoPE when kRoped (rows are tokens).
+template <bool kRoped>
+__device__ __forceinline__ float source_value(const KvWriteJob& j, const KvRope& rope, int64_t r, int64_t el) {
+  const float* row = j.src + r * j.src_stride;
+  if constexpr (!kRoped) {
+    return row[el];
+  } else {
+    const int64_t e = el % rope.head_dim;
+    return roped_element(row + (el - e), e, rope.half, rope.neox, rope.table + r * rope.half);
+  }
+}
+
 // Float types: one thread per element. Quantized types: one warp per 32-element block (idx
 // counts threads; a warp's 32 threads share one block, so a warp is in or out as a whole).
-__device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
+template <bool kRoped>
+__device__ __forceinline__ void write_one(const KvWriteJob& j, const KvRope& rope, int64_t idx) {
   uint8_t* dst = j.dst_ref != nullptr ? reinterpret_cast<uint8_t*>(static_cast<uintptr_t>(*j.dst_ref))
                                       : static_cast<uint8_t*>(j.dst);
   if (is_float_type(j.type)) {
     if (idx >= j.n_rows * j.row_elems) return;
     const int64_t r = idx / j.row_elems;
     const int64_t i = idx % j.row_elems;
-    const float v = j.src[r * j.src_stride + i];
+    const float v = source_value<kRoped>(j, rope, r, i);
     uint8_t* row = dst + static_cast<size_t>(r) * j.dst_stride;
     if (j.type == kF32) {
       const uint32_t bits = __float_as_uint(v);
@@ -249,7 +263,7 @@ __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
   if (block >= j.n_rows * blocks) return;
   const int64_t r = block / blocks;
   const int64_t b = block % blocks;
-  const float x = j.src[r * j.src_stride + b * 32 + lane];
+  const float x = source_value<kRoped>(j, rope, r, b * 32 + lane);
   quantize_block_warp(j.type, x, lane,
                       dst + static_cast<size_t>(r) * j.dst_stride + static_cast<size_t>(b) * block_bytes(j.type));
 }
@@ -259,10 +273,39 @@ __device__ __forceinline__ void write_one(const KvWriteJob& j, int64_t idx) {
 // them to local memory in every thread.)
 __global__ void write_kv_kernel(const KvWriteJob a, unsigned blocks_a, const KvWriteJob b) {
   start_after_predecessor();
+  const KvRope none{};
   if (blockIdx.x < blocks_a) {
-    write_one(a, blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+    write_one<false>(a, none, blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x);
   } else {
-    write_one(b, (blockIdx.x - blocks_a) * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+    write_one<false>(b, none, (blockIdx.x - blocks_a) * static_cast<int64_t>(blockDim.x) + threadIdx.x);
+  }
+}
+
+// Blocks [0, blocks_q) rotate q in place (as the rope kernel does), the next blocks_k write K
+// rotated on the fly, the rest write V.
+__global__ void rope_write_kv_kernel(float* q, int64_t n_head_q, int64_t q_stride, const KvRope rope, unsigned blocks_q,
+                                     const KvWriteJob k, unsigned blocks_k, const KvWriteJob v) {
+  start_after_predecessor();
+  const KvRope none{};
+  const int64_t tid = threadIdx.x;
+  if (blockIdx.x < blocks_q) {
+    const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + tid;
+    if (idx >= k.n_rows * n_head_q * rope.half) return;
+    const int64_t i = idx % rope.half;
+    const int64_t h = (idx / rope.half) % n_head_q;
+    const int64_t t = idx / (rope.half * n_head_q);
+    float* head = q + t * q_stride + h * rope.head_dim;
+    const int64_t a = rope_a(i, rope.half, rope.neox);
+    const int64_t b = rope_b(i, rope.half, rope.neox);
+    const float2 cs = rope.table[t * rope.half + i];
+    const float x0 = head[a];
+    const float x1 = head[b];
+    head[a] = rope_first(x0, x1, cs);
+    head[b] = rope_second(x0, x1, cs);
+  } else if (blockIdx.x < blocks_q + blocks_k) {
+    write_one<true>(k, rope, (blockIdx.x - blocks_q) * static_cast<int64_t>(blockDim.x) + tid);
+  } else {
+    write_one<false>(v, none, (blockIdx.x - blocks_q - blocks_k) * static_cast<int64_t>(blockDim.x) + tid);
   }
 }
 
@@ -288,6 +331,19 @@ cudaError_t launch_write_kv_pair(const KvWriteJob& a, const KvWriteJob& b, cudaS
   if (blocks_a + blocks_b == 0) return cudaSuccess;
   return launch_dependent(write_kv_kernel, static_cast<unsigned>(blocks_a + blocks_b), kThreads, 0, stream, a,
                           static_cast<unsigned>(blocks_a), b);
+}
+
+cudaError_t launch_rope_write_kv(float* q, int64_t n_head_q, int64_t q_stride, const KvRope& rope, const KvWriteJob& k,
+                                 const KvWriteJob& v, cudaStream_t stream) {
+  if (rope.half <= 0 || rope.head_dim < 2 * rope.half || k.row_elems % rope.head_dim != 0) return cudaErrorInvalidValue;
+  const int64_t q_threads = k.n_rows * n_head_q * rope.half;
+  const int64_t blocks_q = (q_threads + kThreads - 1) / kThreads;
+  const int64_t blocks_k = job_blocks(k), blocks_v = job_blocks(v);
+  if (blocks_k < 0 || blocks_v < 0 || blocks_q + blocks_k + blocks_v > 0x3FFFFFFF) return cudaErrorInvalidValue;
+  if (blocks_q + blocks_k + blocks_v == 0) return cudaSuccess;
+  return launch_dependent(rope_write_kv_kernel, static_cast<unsigned>(blocks_q + blocks_k + blocks_v), kThreads, 0,
+                          stream, q, n_head_q, q_stride, rope, static_cast<unsigned>(blocks_q), k,
+                          static_cast<unsigned>(blocks_k), v);
 }
 
 }  // namespace strata::backend::cuda

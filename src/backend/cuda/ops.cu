@@ -7,6 +7,7 @@
 #include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/device_formats.cuh"
 #include "backend/cuda/kernels.h"
+#include "backend/cuda/rope_rotation.cuh"
 
 namespace strata::backend::cuda {
 namespace {
@@ -111,13 +112,13 @@ __global__ void rope_kernel(float* x, int64_t n_head_x, int64_t x_stride, float*
   const int64_t h = (idx / half) % n_head;
   const int64_t t = idx / (half * n_head);
   float* head = h < n_head_x ? x + t * x_stride + h * head_dim : y + t * y_stride + (h - n_head_x) * head_dim;
-  const int64_t a = neox ? i : 2 * i;
-  const int64_t b = neox ? i + half : 2 * i + 1;
+  const int64_t a = rope_a(i, half, neox);
+  const int64_t b = rope_b(i, half, neox);
   const float2 cs = table[t * half + i];
   const float x0 = head[a];
   const float x1 = head[b];
-  head[a] = __fsub_rn(__fmul_rn(x0, cs.x), __fmul_rn(x1, cs.y));
-  head[b] = __fadd_rn(__fmul_rn(x1, cs.x), __fmul_rn(x0, cs.y));
+  head[a] = rope_first(x0, x1, cs);
+  head[b] = rope_second(x0, x1, cs);
 }
 
 __global__ void dequantize_f16_kernel(uint32_t type, const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows,
