@@ -56,6 +56,54 @@ struct RowLayout {
   static constexpr int kCellsPerWarp = kSlots * kBatch;
 };
 
+// Sums each of the N values (a power of two) over the kLanes lanes of the lane's group and
+// leaves every lane with all N sums. Summing each value with its own shuffle tree takes
+// N * log2(kLanes) shuffles and adds; here the lanes first split the values between them
+// (each step a lane keeps half of its values and adds its partner's copy of that half: N - 1
+// shuffles and adds in all, until one value per lane is left, then plain butterfly steps),
+// and then every lane gathers the N sums from the lanes that hold them (N shuffles).
+template <int kLanes, int N>
+__device__ __forceinline__ void sum_over_lane_group(float (&v)[N], int lane) {
+  static_assert((N & (N - 1)) == 0 && (kLanes & (kLanes - 1)) == 0, "powers of two");
+  int count = N;  // values still held; a compile-time sequence once unrolled
+#pragma unroll
+  for (int o = kLanes / 2; o > 0; o >>= 1) {
+    if (count > 1) {
+      const bool upper = (lane & o) != 0;  // keeps the upper half of the values
+#pragma unroll
+      for (int j = 0; j < N / 2; ++j) {
+        if (j < count / 2) {
+          const float send = upper ? v[j] : v[j + count / 2];
+          const float keep = upper ? v[j + count / 2] : v[j];
+          v[j] = keep + __shfl_xor_sync(0xFFFFFFFFu, send, o);
+        }
+      }
+      count /= 2;
+    } else {
+      v[0] += __shfl_xor_sync(0xFFFFFFFFu, v[0], o);
+    }
+  }
+  // The lane holding sum i: at each halving step (offsets kLanes/2, kLanes/4, ...) the upper
+  // lanes took the upper half, so the top bits of i are those lane bits; with more values than
+  // lanes, each lane is left with `count` of them, i % count among them.
+  float held[N];
+#pragma unroll
+  for (int i = 0; i < N; ++i) held[i] = v[i];
+  const int group_base = lane & ~(kLanes - 1);
+#pragma unroll
+  for (int i = 0; i < N; ++i) {
+    int src = 0, c = N;
+#pragma unroll
+    for (int o = kLanes / 2; o > 0; o >>= 1) {
+      if (c > 1) {
+        if (i % c >= c / 2) src |= o;
+        c /= 2;
+      }
+    }
+    v[i] = __shfl_sync(0xFFFFFFFFu, held[i % count], group_base + src);
+  }
+}
+
 // Elements e..e+7 of kBatch rows of one KV type. The switch sits outside the loop so all
 // rows' loads are issued before the first is decoded.
 template <bool kAligned>
@@ -136,6 +184,7 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
   const int64_t end = min(begin + span, static_cast<int64_t>(pos) + 1);
   __syncthreads();
 
+  constexpr int kScores = kRows * kBatch;  // (row, cell) pairs a lane group scores per turn
   float m[kRows], l[kRows], acc[kRows][8];
 #pragma unroll
   for (int g = 0; g < kRows; ++g) {
@@ -172,28 +221,29 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
     decode_rows_any(a.k_type, a.k_aligned, krows, e, kx);
     decode_rows_any(a.v_type, a.v_aligned, vrows, e, vx);
 
+    // Every row's partial dot products with every cell, then their sums over the lane group.
+    float s[kScores];
 #pragma unroll
     for (int g = 0; g < kRows; ++g) {
       const float4 q0 = *reinterpret_cast<const float4*>(qs + g * D + e);
       const float4 q1 = *reinterpret_cast<const float4*>(qs + g * D + e + 4);
-      float s[kBatch];
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
         const float* k = kx[b];
         const float lo = fmaf(q0.x, k[0], fmaf(q0.y, k[1], fmaf(q0.z, k[2], q0.w * k[3])));
         const float hi = fmaf(q1.x, k[4], fmaf(q1.y, k[5], fmaf(q1.z, k[6], q1.w * k[7])));
-        s[b] = active ? lo + hi : 0.f;
+        s[g * kBatch + b] = active ? lo + hi : 0.f;
       }
+    }
+    sum_over_lane_group<L::kLanes>(s, lane);
+
 #pragma unroll
-      for (int o = L::kLanes / 2; o > 0; o >>= 1) {
-#pragma unroll
-        for (int b = 0; b < kBatch; ++b) s[b] += __shfl_xor_sync(0xFFFFFFFFu, s[b], o);
-      }
+    for (int g = 0; g < kRows; ++g) {
       float mx = m[g];
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
-        if (!valid[b]) s[b] = -INFINITY;
-        mx = fmaxf(mx, s[b]);
+        if (!valid[b]) s[g * kBatch + b] = -INFINITY;
+        mx = fmaxf(mx, s[g * kBatch + b]);
       }
       if (mx > m[g]) {  // the maximum grew (rarely, after the first cells): rescale the sums
         const float corr = exp2f(m[g] - mx);  // 0 from the empty state
@@ -205,7 +255,7 @@ __global__ void __launch_bounds__(warps_of(D, kRows) * 32) decode_attention_kern
       const float ref = rescale_ref(m[g]);
 #pragma unroll
       for (int b = 0; b < kBatch; ++b) {
-        const float p = exp2f(s[b] - ref);  // 0 for an invalid cell
+        const float p = exp2f(s[g * kBatch + b] - ref);  // 0 for an invalid cell
         l[g] += p;
 #pragma unroll
         for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(p, vx[b][i], acc[g][i]);
