@@ -594,6 +594,9 @@ TEST_F(CudaBackendTest, AttentionLongContextAndGroupsMatchCpu) {
                                      {128, 32, 8, 8192, Type::Q4_0, Type::Q4_0, {8191}},
                                      {256, 16, 2, 1000, Type::F16, Type::IQ4_NL, {777}},
                                      {64, 8, 8, 700, Type::Q5_1, Type::BF16, {699}},
+                                     // Qwen2.5-0.5B's heads: a group of 7 at head size 64, where
+                                     // a lane group sums more scores than it has lanes.
+                                     {64, 14, 2, 900, Type::Q8_0, Type::Q4_0, {899}},
                                      {96, 6, 2, 40, Type::F32, Type::F16, {19}},
                                      {112, 10, 2, 5, Type::F16, Type::F32, {0}},
                                      {80, 16, 1, 300, Type::F16, Type::F16, {299}}};
