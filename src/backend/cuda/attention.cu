@@ -25,7 +25,7 @@ constexpr int kRowsPerWarp = 4;  // query rows each warp carries through the til
 constexpr int kRows = kWarps * kRowsPerWarp;
 constexpr int kMinSplitCells = 128;
 constexpr int kKPad = 4;  // floats of padding per K row in shared memory
-constexpr int kMaxSplits = 128;
+constexpr int kMaxSplits = kMaxAttentionSplits;
 
 template <bool kAligned>
 __device__ __forceinline__ void decode_kv(uint32_t type, const uint8_t* row, int64_t e, float v[8]) {

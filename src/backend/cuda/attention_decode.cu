@@ -23,7 +23,7 @@ namespace {
 
 constexpr int kMaxGroup = 8;        // query heads per KV head (GQA group) this kernel serves
 constexpr int kBatch = 2;           // cells a lane group loads before it scores them
-constexpr int kMaxSplits = 128;     // what the combine kernel takes
+constexpr int kMaxSplits = kMaxAttentionSplits;  // what the combine kernel takes
 // Groups are served by kernels for 4 and 8 rows (smaller groups padded with zero rows): the
 // row loops must be compile-time so that the rows' work interleaves and acc stays in
 // registers (ptxas for sm_90: 128 registers for 4 rows, 168 for 8; registers_of below only

@@ -26,7 +26,7 @@ constexpr int kWarps = 8;
 constexpr int kRows = 16 * kWarps;  // query rows per block
 constexpr int kTile = 64;           // KV cells per tile
 constexpr int kPad = 8;             // halves of padding per shared row (bank spread)
-constexpr int kMaxSplits = 128;     // as the CUDA-core kernel (its combine kernel's limit)
+constexpr int kMaxSplits = kMaxAttentionSplits;  // the combine kernel's limit
 constexpr int kMinSplitCells = 256;
 
 __device__ __forceinline__ uint32_t pack_half2(float lo, float hi) {

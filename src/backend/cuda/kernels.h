@@ -171,7 +171,8 @@ cudaError_t with_head_dim(int head_dim, F&& f) {
 int attention_splits(const AttentionLaunch& a, int n_sms);
 size_t attention_partial_floats(const AttentionLaunch& a);
 cudaError_t launch_attention(const AttentionLaunch& a, cudaStream_t stream);
-// Sums the n_splits partial results of a split launch into a.out.
+// Sums the n_splits partial results of a split launch into a.out; at most kMaxAttentionSplits.
+inline constexpr int kMaxAttentionSplits = 128;
 cudaError_t launch_attention_combine(const AttentionLaunch& a, cudaStream_t stream);
 
 // One-token flash attention (attention_decode.cu): warps walk their own cells, no tiles.

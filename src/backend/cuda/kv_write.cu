@@ -294,14 +294,7 @@ __global__ void rope_write_kv_kernel(float* q, int64_t n_head_q, int64_t q_strid
     const int64_t i = idx % rope.half;
     const int64_t h = (idx / rope.half) % n_head_q;
     const int64_t t = idx / (rope.half * n_head_q);
-    float* head = q + t * q_stride + h * rope.head_dim;
-    const int64_t a = rope_a(i, rope.half, rope.neox);
-    const int64_t b = rope_b(i, rope.half, rope.neox);
-    const float2 cs = rope.table[t * rope.half + i];
-    const float x0 = head[a];
-    const float x1 = head[b];
-    head[a] = rope_first(x0, x1, cs);
-    head[b] = rope_second(x0, x1, cs);
+    rope_rotate_pair(q + t * q_stride + h * rope.head_dim, i, rope.half, rope.neox, rope.table[t * rope.half + i]);
   } else if (blockIdx.x < blocks_q + blocks_k) {
     write_one<true>(k, rope, (blockIdx.x - blocks_q) * static_cast<int64_t>(blockDim.x) + tid);
   } else {

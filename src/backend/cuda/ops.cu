@@ -36,7 +36,6 @@ __global__ void get_rows_kernel(uint32_t type, const uint8_t* __restrict__ table
   }
 }
 
-
 // One block per row. The sum of squares in double and the scale in float, as the CPU does.
 __global__ void rms_norm_kernel(const float* __restrict__ x, const float* __restrict__ w, float* __restrict__ y,
                                 int64_t n, float eps) {
@@ -112,13 +111,7 @@ __global__ void rope_kernel(float* x, int64_t n_head_x, int64_t x_stride, float*
   const int64_t h = (idx / half) % n_head;
   const int64_t t = idx / (half * n_head);
   float* head = h < n_head_x ? x + t * x_stride + h * head_dim : y + t * y_stride + (h - n_head_x) * head_dim;
-  const int64_t a = rope_a(i, half, neox);
-  const int64_t b = rope_b(i, half, neox);
-  const float2 cs = table[t * half + i];
-  const float x0 = head[a];
-  const float x1 = head[b];
-  head[a] = rope_first(x0, x1, cs);
-  head[b] = rope_second(x0, x1, cs);
+  rope_rotate_pair(head, i, half, neox, table[t * half + i]);
 }
 
 __global__ void dequantize_f16_kernel(uint32_t type, const uint8_t* __restrict__ w, size_t row_bytes, int64_t n_rows,

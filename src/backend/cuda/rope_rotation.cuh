@@ -21,6 +21,16 @@ __device__ __forceinline__ float rope_second(float x0, float x1, float2 cs) {
 __device__ __forceinline__ int64_t rope_a(int64_t i, int64_t half, bool neox) { return neox ? i : 2 * i; }
 __device__ __forceinline__ int64_t rope_b(int64_t i, int64_t half, bool neox) { return neox ? i + half : 2 * i + 1; }
 
+// Rotates pair i of a head in place.
+__device__ __forceinline__ void rope_rotate_pair(float* head, int64_t i, int64_t half, bool neox, float2 cs) {
+  const int64_t a = rope_a(i, half, neox);
+  const int64_t b = rope_b(i, half, neox);
+  const float x0 = head[a];
+  const float x1 = head[b];
+  head[a] = rope_first(x0, x1, cs);
+  head[b] = rope_second(x0, x1, cs);
+}
+
 // Element e of a head after the rotation, read from the unrotated head; `angles` is the
 // token's row of the (cos, sin) table. Elements past the rotated span (partial rotary) stay.
 __device__ __forceinline__ float roped_element(const float* head, int64_t e, int64_t half, bool neox,
