@@ -249,9 +249,10 @@ TEST_F(CudaBackendTest, MatmulEveryTypeMatchesCpuAndReference) {
     std::vector<int64_t> tokens;
   };
   // Row counts that take 1, 2 and 4 rows per warp in the decode kernels, with a partial tail;
-  // at K 6144 a lane of the block-type kernel takes a second unit of a row after its first.
+  // at K 6144 a lane of the block-type kernel takes a second unit of a row after its first
+  // (two chunks), at K 16640 five chunks, the last of 8 units.
   const std::vector<Shape> shapes = {{512, 67, {1, 2, 5, 8, 9, 33, 128}}, {256, 2050, {1, 3, 8, 40}},
-                                     {256, 8195, {1, 7}}, {6144, 300, {1, 8}}};
+                                     {256, 8195, {1, 7}}, {6144, 300, {1, 8}}, {16640, 40, {1, 3}}};
   for (const Shape& shape : shapes)
   for (Type type : kWeightTypes) {
     const int64_t K = shape.K, rows = shape.rows;

@@ -197,8 +197,9 @@ struct Ffn {
   int64_t embd = 0;
 };
 
-// Widths of 4 and 8 values per thread of the norm (512 threads): its cluster forms on sm_90.
-constexpr int64_t kEmbdWidths[] = {2048, 4096};
+// Widths of 4 and 8 values per thread of the norm (512 threads): its cluster forms on sm_90;
+// 8448: the norm's looping form, and gate and up rows of three chunks.
+constexpr int64_t kEmbdWidths[] = {2048, 4096, 8448};
 constexpr int64_t kFf = 1024;
 
 
