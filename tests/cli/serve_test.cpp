@@ -37,6 +37,22 @@ std::string read_file(const fs::path& path) {
   return s.str();
 }
 
+// A logit_bias object that bans the end-of-generation tokens of `model`'s vocabulary, so a
+// request runs to max_tokens whatever random weights sample. The built-in demo vocabulary ends
+// turns with <|end_of_text|> (EOS) and <|im_end|> (EOT); their ids come from the vocabulary.
+std::string ban_end_tokens(const fs::path& model) {
+  const auto r = run_command(fmt::format("printf '%s' '<|end_of_text|><|im_end|>' | '{}' tokenize -m '{}' --stdin --ids "
+                                         "--no-bos --parse-special",
+                                         strata(), model.string()));
+  const std::regex pair(R"(\[(\d+), (\d+)\])");
+  std::smatch m;
+  if (r.exit_code != 0 || !std::regex_search(r.output, m, pair)) {
+    ADD_FAILURE() << "tokenizing the end markers failed: " << r.output;
+    return "{}";
+  }
+  return fmt::format(R"({{"{}":-100,"{}":-100}})", m[1].str(), m[2].str());
+}
+
 // A `strata serve` child with its output in a file; killed if the test ends early.
 class ServeProcess {
  public:
@@ -130,8 +146,8 @@ TEST(ServeCommandTest, ServesTheDemoModelAndStopsOnSignals) {
     EXPECT_EQ(health.output, R"({"status":"ok"})");
     const auto reply = run_command(fmt::format(
         "curl -s http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
-        "-d '{{\"prompt\":\"hello\",\"max_tokens\":5,\"logit_bias\":{{\"2\":-100}}}}'",
-        port));
+        "-d '{{\"prompt\":\"hello\",\"max_tokens\":5,\"logit_bias\":{}}}'",
+        port, ban_end_tokens(dir.path() / "demo-tiny.gguf")));
     EXPECT_NE(reply.output.find(R"("completion_tokens":5)"), std::string::npos) << reply.output;
     EXPECT_NE(reply.output.find(R"("model":"strata-demo-random-weights")"), std::string::npos) << reply.output;
     EXPECT_NE(reply.output.find(R"("cached_tokens":0)"), std::string::npos) << reply.output;
@@ -211,11 +227,12 @@ TEST(ServeCommandTest, WorkerDeathGivesErrorsAndDegradedHealthThenRecovers) {
   // A stream running when the worker dies ends with an error event, not [DONE]. The worker is
   // killed once the first tokens arrived; the context is large enough to keep it generating.
   const fs::path stream_file = dir.path() / "stream.txt";
+  const std::string end_ban = ban_end_tokens(model);
   std::thread client([&] {
     run_command(fmt::format(
         "curl -sN -o '{}' http://127.0.0.1:{}/v1/completions -H 'content-type: application/json' "
-        "-d '{{\"prompt\":\"hello\",\"max_tokens\":-1,\"stream\":true,\"logit_bias\":{{\"2\":-100}}}}'",
-        stream_file.string(), port));
+        "-d '{{\"prompt\":\"hello\",\"max_tokens\":-1,\"stream\":true,\"logit_bias\":{}}}'",
+        stream_file.string(), port, end_ban));
   });
   for (int i = 0; i < 600 && read_file(stream_file).find("data: {") == std::string::npos; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
