@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -24,6 +25,7 @@
 #include "backend/cpu/isa_kernels.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
+#include "quant/blocks.h"
 #include "quant/convert.h"
 #include "quant/random_blocks.h"
 #include "quant/type.h"
@@ -443,6 +445,85 @@ TEST(Matmul, ZeroActivationsAndSynthWeights) {
         ASSERT_TRUE(matmul(type, w.bytes.data(), w.row_bytes, n_rows, k, x.data(), n_tokens, y.data(), n_rows, pool).ok());
         for (size_t i = 0; i < y.size(); ++i) {
           EXPECT_NEAR(y[i], ref[i], 0.01 * bound[i] + 1e-6) << quant::type_name(type) << " " << isa_name(isa) << " i=" << i;
+        }
+      }
+    }
+  }
+}
+
+// Sets every quantized code of a row (all blocks) to `code_byte`, keeping the block scales:
+// the largest codes meet the kernels' integer limits (16-bit pair sums on AVX2).
+void set_codes(Type type, uint8_t* row, int64_t k, uint8_t code_byte) {
+  struct Field {
+    size_t offset, size;
+  };
+  std::vector<Field> fields;
+  size_t block = 0;
+  int64_t per_block = 32;
+  switch (type) {
+#define STRATA_CODES(T, ...)                  \
+  block = sizeof(quant::T);                   \
+  fields = {__VA_ARGS__};                     \
+  break;
+#define STRATA_FIELD(T, f) Field{offsetof(quant::T, f), sizeof(quant::T::f)}
+    case Type::Q4_0: STRATA_CODES(BlockQ4_0, STRATA_FIELD(BlockQ4_0, qs))
+    case Type::Q4_1: STRATA_CODES(BlockQ4_1, STRATA_FIELD(BlockQ4_1, qs))
+    case Type::Q5_0: STRATA_CODES(BlockQ5_0, STRATA_FIELD(BlockQ5_0, qh), STRATA_FIELD(BlockQ5_0, qs))
+    case Type::Q5_1: STRATA_CODES(BlockQ5_1, STRATA_FIELD(BlockQ5_1, qh), STRATA_FIELD(BlockQ5_1, qs))
+    case Type::Q8_0: STRATA_CODES(BlockQ8_0, STRATA_FIELD(BlockQ8_0, qs))
+    case Type::IQ4_NL: STRATA_CODES(BlockIQ4_NL, STRATA_FIELD(BlockIQ4_NL, qs))
+    case Type::Q2_K: per_block = 256; STRATA_CODES(BlockQ2_K, STRATA_FIELD(BlockQ2_K, qs))
+    case Type::Q3_K: per_block = 256; STRATA_CODES(BlockQ3_K, STRATA_FIELD(BlockQ3_K, hmask), STRATA_FIELD(BlockQ3_K, qs))
+    case Type::Q4_K: per_block = 256; STRATA_CODES(BlockQ4_K, STRATA_FIELD(BlockQ4_K, qs))
+    case Type::Q5_K: per_block = 256; STRATA_CODES(BlockQ5_K, STRATA_FIELD(BlockQ5_K, qh), STRATA_FIELD(BlockQ5_K, qs))
+    case Type::Q6_K: per_block = 256; STRATA_CODES(BlockQ6_K, STRATA_FIELD(BlockQ6_K, ql), STRATA_FIELD(BlockQ6_K, qh))
+    case Type::IQ4_XS: per_block = 256; STRATA_CODES(BlockIQ4_XS, STRATA_FIELD(BlockIQ4_XS, qs))
+#undef STRATA_FIELD
+#undef STRATA_CODES
+    default: return;  // float types have no codes
+  }
+  for (int64_t b = 0; b < k / per_block; ++b) {
+    for (const Field& f : fields) std::memset(row + static_cast<size_t>(b) * block + f.offset, code_byte, f.size);
+  }
+}
+
+// Every code at its largest (0xFF bytes: 15 for 4-bit codes, 31 for 5-bit, 63 for q6_K; q8_0
+// also at -128) times activations all at +-127 after rounding: the worst case for sums kept
+// in 16 bits. Every path, the one-token, few-token and panel kernels, against the exact
+// product (the constant activations round without error).
+TEST(Matmul, LargestCodesStayExactOnEveryPath) {
+  IsaGuard guard;
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const int64_t k = 2048, n_rows = 19;
+  for (const Type type : kTypes) {
+    if (type == Type::F32 || type == Type::F16 || type == Type::BF16) continue;
+    for (const uint8_t code_byte : {uint8_t{0xFF}, uint8_t{0x80}}) {
+      if (code_byte == 0x80 && type != Type::Q8_0) continue;
+      Weights w;
+      w.row_bytes = quant::row_bytes(type, k).value();
+      w.bytes.resize(w.row_bytes * n_rows);
+      w.deq.resize(static_cast<size_t>(n_rows * k));
+      for (int64_t r = 0; r < n_rows; ++r) {
+        uint8_t* row = w.bytes.data() + r * w.row_bytes;
+        ASSERT_TRUE(quant::fill_random_row(type, 77 + static_cast<uint64_t>(r), 0.5f, row, k).ok());
+        set_codes(type, row, k, code_byte);
+        ASSERT_TRUE(quant::dequantize_row(type, row, w.deq.data() + r * k, k).ok());
+      }
+      for (const float sign : {1.f, -1.f}) {
+        for (const int64_t n_tokens : {1, 2, 4, 8, 16}) {
+          const std::vector<float> x(static_cast<size_t>(n_tokens * k), sign * 0.75f);
+          std::vector<double> ref, bound;
+          reference(w, x, n_rows, k, n_tokens, ref, &bound);
+          for (const Isa isa : supported_isas()) {
+            ASSERT_TRUE(force_isa(isa).ok());
+            const std::vector<float> y = run(type, w, x, n_rows, k, n_tokens, pool, scratch);
+            for (size_t i = 0; i < y.size(); ++i) {
+              ASSERT_NEAR(y[i], ref[i], 1e-4 * bound[i] + 1e-6)
+                  << quant::type_name(type) << " codes 0x" << std::hex << int{code_byte} << std::dec << " x " << sign
+                  << " tokens " << n_tokens << " path " << isa_name(isa) << " i=" << i;
+            }
+          }
         }
       }
     }
