@@ -41,7 +41,7 @@ const Type kTypes[] = {Type::F32,  Type::F16,  Type::BF16, Type::Q4_0, Type::Q4_
 constexpr int64_t kMaxRows = 200;
 constexpr int64_t kMaxTokens = 64;
 const int64_t kRowCounts[] = {1, 3, 64, 200};
-const int64_t kTokenCounts[] = {1, 2, 4, 7, 64};  // 4: the 3-token direct kernels; 7, 64: panels
+const int64_t kTokenCounts[] = {1, 2, 4, 7, 11, 64};  // 4: the 3-token direct kernels; 7: 4 + 3 (q4_K, q6_K) or panels; 11, 64: panels with every tail
 const int64_t kLengths[] = {256, 2048, 4096, 2816};
 
 bool is_k_quant(Type t) {
