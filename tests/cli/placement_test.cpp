@@ -86,7 +86,7 @@ TEST_F(PlacementTest, BadPlacementsAreRefusedByEveryCommandInEveryBuild) {
 
 TEST_F(PlacementTest, WorkersWithALocalSplitAreRefused) {
   // Refused before any worker is contacted (nothing listens on port 1).
-  for (const std::string& command : {"bench", "serve", "check"}) {
+  for (const char* command : {"bench", "serve", "check"}) {
     expect_refused(command, "--worker 127.0.0.1:1 -ngl 2", {"-ngl 2 splits this process's 4 layers", "--worker"});
     expect_refused(command, "--worker 127.0.0.1:1 -ngl 4 --device cuda:0,cuda:1",
                    {"on 2 GPUs", "with --worker this process uses one device"});
@@ -103,8 +103,8 @@ TEST_F(PlacementTest, TensorSplitWithoutWorkersIsTheLocalSplit) {
 #ifndef STRATA_HAVE_CUDA
 
 TEST_F(PlacementTest, GpuLayersWithoutCudaAreRefusedWithOneLine) {
-  for (const std::string& command : {"run", "bench", "serve"}) {
-    for (const std::string& args : {"-ngl 2", "-ngl 99", "-ngl 2 -ts 1,1", "-ngl 4 --device cuda:0,cuda:0 -ts 1,1"}) {
+  for (const char* command : {"run", "bench", "serve"}) {
+    for (const char* args : {"-ngl 2", "-ngl 99", "-ngl 2 -ts 1,1", "-ngl 4 --device cuda:0,cuda:0 -ts 1,1"}) {
       expect_refused(command, args, {"built without the CUDA backend", "-ngl 0"});
     }
   }
