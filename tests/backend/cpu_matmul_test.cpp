@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_isa.h"
+#include "backend/cpu/decode_prefetch.h"
 #include "backend/cpu/isa_kernels.h"
 #include "core/half.h"
 #include "core/thread_pool.h"
@@ -330,6 +331,37 @@ TEST(Matmul, OneTokenRowsWithTailBlocks) {
           const auto i = static_cast<size_t>(r);
           EXPECT_NEAR(y[i], ref[i], 1e-4 * bound[i] + 1e-6)
               << quant::type_name(type) << " K=" << k << " r=" << r << " " << isa_name(isa);
+        }
+      }
+    }
+  }
+}
+
+// The decode kernels' software prefetch (on by default on Intel CPUs, off elsewhere) changes
+// no bit of their results, whatever the distance, on every path; prefetches that reach past
+// the last row (a hint, never a fault) included.
+TEST(Matmul, DecodePrefetchChangesNoResult) {
+  IsaGuard guard;
+  struct PrefetchGuard {
+    ~PrefetchGuard() { force_decode_prefetch(std::nullopt); }
+  } prefetch_guard;
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
+    const int64_t k = type == Type::Q4_0 || type == Type::Q8_0 ? 2080 : 2048;
+    const int64_t n_rows = 37;
+    const Weights w = make_weights(type, n_rows, k, 5);
+    const std::vector<float> x = gaussian(static_cast<size_t>(4 * k), 0.3f, 23);
+    for (const Isa isa : supported_isas()) {
+      ASSERT_TRUE(force_isa(isa).ok());
+      // One token, and 2 and 4 tokens (the few-token kernels' single pass).
+      for (const int64_t n_tokens : {int64_t{1}, int64_t{2}, int64_t{4}}) {
+        force_decode_prefetch(0);
+        const std::vector<float> plain = run(type, w, x, n_rows, k, n_tokens, pool, scratch);
+        for (const int64_t ahead : {int64_t{64}, int64_t{2048}, int64_t{65536}}) {
+          force_decode_prefetch(ahead);
+          EXPECT_EQ(run(type, w, x, n_rows, k, n_tokens, pool, scratch), plain)
+              << quant::type_name(type) << " " << isa_name(isa) << " " << n_tokens << " tokens, prefetch " << ahead;
         }
       }
     }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "backend/cpu/decode_prefetch.h"
 #include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/isa_kernels.h"
 
@@ -269,6 +270,7 @@ Status run_group(std::span<const MatmulWeight* const> weights, int64_t K, const 
     wr.job.acts = acts;
     wr.job.xf = xf;
     wr.job.xf_stride = K;
+    wr.job.prefetch_ahead = decode_prefetch_bytes();
     wr.chunks.n_rows = m.n_rows;
     wr.chunks.divisor = 2 * static_cast<int64_t>(n_threads);
     wr.chunks.min_rows = static_cast<int64_t>(kMinChunkBytes / (16 * m.row_bytes) + 1) * 16;

@@ -1,0 +1,65 @@
+// The software prefetch distance of the decode kernels.
+//
+// Decode streams each weight byte once per token, so it runs at the speed memory reaches a
+// core. On a 2-vCPU Intel Xeon (family 6 model 207, KVM guest) the hardware prefetchers left
+// the q4_K kernel at 15 GB/s against the ~20 GB/s two threads read; prefetching 2-8 KB ahead
+// made tg128 of the 1b synth models 30-50% faster, and 2 and 4 tokens a step 50% and 27%
+// (docs/benchmarks.md, 2026-12-07), with no difference between those distances beyond the
+// run-to-run noise. On the AMD EPYC Zen 4
+// machine of the reference figures the same kernels already read at ~91% of what two threads
+// can, and a whole-tile prefetch in the few-token kernels measured up to 15% slower there,
+// so AMD (and any other vendor) keeps the hardware prefetcher alone until measured.
+#include "backend/cpu/decode_prefetch.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#if defined(STRATA_CPU_X86)
+#include <cpuid.h>
+#endif
+
+namespace strata::backend::cpu {
+namespace {
+
+constexpr int64_t kIntelPrefetchBytes = 2048;
+
+bool is_intel() {
+#if defined(STRATA_CPU_X86) && (defined(__GNUC__) || defined(__clang__))
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  char vendor[12];
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
+#else
+  return false;
+#endif
+}
+
+int64_t choose() {
+  if (const char* env = std::getenv("STRATA_CPU_PREFETCH"); env != nullptr) {
+    char* end = nullptr;
+    const long long n = std::strtoll(env, &end, 10);
+    if (end != env && *end == '\0' && (n == 0 || (n >= 64 && n <= 65536))) return n;
+  }
+  return is_intel() ? kIntelPrefetchBytes : 0;
+}
+
+// -1: no override.
+std::atomic<int64_t> g_forced{-1};
+
+}  // namespace
+
+int64_t decode_prefetch_bytes() {
+  if (const int64_t forced = g_forced.load(std::memory_order_relaxed); forced >= 0) return forced;
+  static const int64_t bytes = choose();
+  return bytes;
+}
+
+void force_decode_prefetch(std::optional<int64_t> bytes) {
+  g_forced.store(bytes.has_value() && *bytes >= 0 ? *bytes : -1, std::memory_order_relaxed);
+}
+
+}  // namespace strata::backend::cpu
