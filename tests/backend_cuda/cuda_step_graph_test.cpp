@@ -20,6 +20,7 @@ TEST(CudaStepGraph, NotBuilt) {
 #include <vector>
 
 #include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/kernels.h"
 #include "quant/random_blocks.h"
 #include "quant/type.h"
 
@@ -203,10 +204,16 @@ constexpr int64_t kEmbdWidths[] = {2048, 4096, 8448};
 constexpr int64_t kFf = 1024;
 
 
-std::unique_ptr<Ffn> make_ffn(bool graphs, int steps, int64_t n_embd) {
+// prefetch: "" (the default), or STRATA_CUDA_L2_PREFETCH_MB's value ("0": none), with bulk
+// prefetches when bulk is set.
+std::unique_ptr<Ffn> make_ffn(bool graphs, int steps, int64_t n_embd, const char* prefetch = "", bool bulk = false) {
   if (!graphs) setenv("STRATA_CUDA_GRAPHS", "0", 1);
+  if (*prefetch != '\0') setenv("STRATA_CUDA_L2_PREFETCH_MB", prefetch, 1);
+  if (bulk) setenv("STRATA_CUDA_L2_PREFETCH_BULK", "1", 1);
   auto created = make_cuda_backend(0);
-  if (!graphs) unsetenv("STRATA_CUDA_GRAPHS");
+  unsetenv("STRATA_CUDA_GRAPHS");
+  unsetenv("STRATA_CUDA_L2_PREFETCH_MB");
+  unsetenv("STRATA_CUDA_L2_PREFETCH_BULK");
   EXPECT_TRUE(created.ok()) << created.status().to_string();
   if (!created.ok()) return nullptr;
   auto f = std::make_unique<Ffn>();
@@ -279,6 +286,56 @@ TEST(CudaStepGraph, FusedKernelsGiveTheOpByOpResults) {
     EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
     EXPECT_EQ(counts.eager, 0u);
   }
+}
+
+// The L2 prefetch branches (a side stream forked after each matvec, joined at the step's
+// end) change no result and keep the graph replayed, with sector and bulk prefetches, and
+// budgets that cut a matrix short (1 MiB) or take all of it (64 MiB).
+TEST(CudaStepGraph, L2PrefetchBranchesChangeNoResult) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine (the CUDA tests run on a GPU host)";
+  constexpr int kFfnSteps = 12;
+  const struct {
+    const char* mb;
+    bool bulk;
+  } settings[] = {{"0", false}, {"1", false}, {"64", false}, {"1", true}, {"64", true}};
+  for (const int64_t embd : kEmbdWidths) {
+    auto reference = make_ffn(true, kFfnSteps, embd, "0");
+    ASSERT_NE(reference, nullptr);
+    std::vector<std::vector<float>> expected;
+    for (int32_t s = 0; s < kFfnSteps; ++s) expected.push_back(ffn_step(*reference, s));
+    for (const auto& setting : settings) {
+      SCOPED_TRACE(std::to_string(embd) + " wide, " + setting.mb + " MiB" + (setting.bulk ? " bulk" : ""));
+      auto f = make_ffn(true, kFfnSteps, embd, setting.mb, setting.bulk);
+      ASSERT_NE(f, nullptr);
+      for (int32_t s = 0; s < kFfnSteps; ++s) {
+        // The same kernels on the same inputs: prefetching moves no value.
+        ASSERT_EQ(ffn_step(*f, s), expected[static_cast<size_t>(s)]) << "step " << s;
+      }
+      const auto counts = static_cast<cuda::CudaBackend&>(*f->backend).step_counts();
+      EXPECT_LE(counts.captured, 2u);
+      EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
+      EXPECT_EQ(counts.eager, 0u);
+    }
+  }
+}
+
+// The prefetch kernel on its own: ranges that start off a 16-byte boundary, end anywhere, are
+// empty or span several bulk chunks run without a fault.
+TEST(CudaStepGraph, L2PrefetchTakesAnyRange) {
+  if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine (the CUDA tests run on a GPU host)";
+  constexpr size_t kBytes = (size_t{3} << 20) + 77;
+  void* mem = nullptr;
+  ASSERT_EQ(cudaMalloc(&mem, kBytes), cudaSuccess);
+  const auto* base = static_cast<const uint8_t*>(mem);
+  const cuda::L2Range ranges[] = {{base + 3, kBytes - 3}, {base, 0}, {base + 16, 1}, {base + kBytes - 5, 5}};
+  for (const bool bulk : {false, true}) {
+    EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 4, bulk, nullptr), cudaSuccess);
+    EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 1, bulk, nullptr), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess) << (bulk ? "bulk" : "sectors");
+  }
+  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 0, false, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, cuda::kMaxL2Ranges + 1, false, nullptr), cudaErrorInvalidValue);
+  cudaFree(mem);
 }
 
 }  // namespace

@@ -291,6 +291,56 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
   }
 }
 
+// How much of the next matvec's weights a decode-step graph pulls into L2 while the short
+// kernels before that matvec run (see plan_l2_prefetch): STRATA_CUDA_L2_PREFETCH_MB overrides
+// the default, 0 turns it off; STRATA_CUDA_L2_PREFETCH_BULK=1 asks for sm_90 bulk prefetches.
+// Read when a backend is made.
+constexpr size_t kDefaultL2PrefetchMiB = 0;
+size_t l2_prefetch_bytes() {
+  const char* env = std::getenv("STRATA_CUDA_L2_PREFETCH_MB");
+  const long mb = env != nullptr ? std::atol(env) : static_cast<long>(kDefaultL2PrefetchMiB);
+  return mb > 0 && mb <= 1024 ? static_cast<size_t>(mb) << 20 : size_t{0};
+}
+bool l2_prefetch_bulk() {
+  const char* env = std::getenv("STRATA_CUDA_L2_PREFETCH_BULK");
+  return env != nullptr && std::string(env) == "1";
+}
+
+// For each matvec launch of a step that follows short kernels (norms, RoPE and K/V writes,
+// attention, SwiGLU), the first bytes of its weights -- what its first wave of blocks reads --
+// are prefetched into L2 on a branch that forks after the launch before those short kernels
+// (the previous matvec, or the step's first launch). The short kernels leave the memory bus
+// idle; the matvec then starts on weights already in L2. matvec and matvec_q8 signatures both
+// begin [type, w, row_bytes, rows]; a fused launch's parts are the null launches after it.
+void plan_l2_prefetch(size_t budget, const std::vector<OpSignature>& sigs,
+                      const std::vector<StepGraph::Launch>& launches, std::vector<std::vector<L2Range>>& after) {
+  if (budget == 0) return;
+  const auto is_matvec = [](const OpSignature& s) { return is(s, kTagMatvecQ8) || is(s, kTagMatvec); };
+  const size_t n = sigs.size();
+  size_t fork = n;         // the launch the next branch forks after
+  bool short_kernels = false;  // whether a launch other than a matvec ran since `fork`
+  for (size_t i = 0; i < n; ++i) {
+    if (!launches[i]) continue;
+    if (!is_matvec(sigs[i])) {
+      if (fork == n) fork = i;  // the step's first launch
+      if (i != fork) short_kernels = true;
+      continue;
+    }
+    if (fork != n && short_kernels) {
+      size_t left = budget;
+      for (size_t j = i; j < n && left > 0 && (j == i || !launches[j]) && is_matvec(sigs[j]); ++j) {
+        const auto* w = arg<const void*>(sigs[j], 2);
+        const size_t bytes = arg<size_t>(sigs[j], 3) * static_cast<size_t>(arg<int64_t>(sigs[j], 4));
+        const size_t take = bytes < left ? bytes : left;
+        after[fork].push_back({w, take});
+        left -= take;
+      }
+    }
+    fork = i;
+    short_kernels = false;
+  }
+}
+
 // Dequantized weight rows of the cuBLAS path are produced in chunks of at most this size.
 constexpr size_t kDequantChunkBytes = size_t{128} << 20;
 constexpr int kStagingSlots = 128;
@@ -586,6 +636,12 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(int device) {
   if (!graph.ok()) return graph.status();
   impl->graph = std::move(*graph);
   impl->graph->set_fuser(fuse_step);
+  if (const size_t budget = l2_prefetch_bytes(); budget > 0) {
+    impl->graph->set_prefetch_planner(
+        [budget](const std::vector<OpSignature>& sigs, const std::vector<StepGraph::Launch>& launches,
+                 std::vector<std::vector<L2Range>>& after) { plan_l2_prefetch(budget, sigs, launches, after); },
+        l2_prefetch_bulk());
+  }
 
   auto backend = std::unique_ptr<CudaBackend>(new CudaBackend(device, std::move(impl)));
   Capabilities& caps = backend->caps_;

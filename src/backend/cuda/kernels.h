@@ -89,6 +89,18 @@ cudaError_t launch_add_norm_quantize(const float* a, const float* b, float* x, c
 cudaError_t launch_swiglu_quantize(const float* gate, const float* up, float* out, int64_t n_tokens, int64_t n,
                                    void* scratch, cudaStream_t stream);
 
+// ---- L2 prefetch (l2_prefetch.cu) ----------------------------------------------------------
+// Byte ranges of device memory pulled into L2 (nothing is read into registers or written):
+// a decode-step graph runs this beside its short kernels for the next matvec's weights.
+struct L2Range {
+  const void* data = nullptr;
+  size_t bytes = 0;
+};
+inline constexpr int kMaxL2Ranges = 4;
+// bulk: whole 16 KB chunks as sm_90 bulk prefetches (the TMA unit), else 32-byte sector
+// prefetches; the sm_80 build always uses sectors.
+cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, cudaStream_t stream);
+
 // ---- KV cache writes (kv_write.cu) --------------------------------------------------------
 // Rows of f32 to a KV type with the bytes of quant::quantize_row. With dst_ref (device memory)
 // the kernels read the destination address from there instead of dst, so a graph re-used

@@ -22,6 +22,9 @@ Result<std::unique_ptr<StepGraph>> StepGraph::create(cudaStream_t stream) {
   cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&g->host_staging_), kStagingBytes);
   if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&g->dev_staging_), kStagingBytes);
   if (e == cudaSuccess) e = cudaEventCreateWithFlags(&g->staging_copied_, cudaEventDisableTiming);
+  if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&g->side_, cudaStreamNonBlocking);
+  if (e == cudaSuccess) e = cudaEventCreateWithFlags(&g->fork_, cudaEventDisableTiming);
+  if (e == cudaSuccess) e = cudaEventCreateWithFlags(&g->join_, cudaEventDisableTiming);
   if (e != cudaSuccess) {
     cudaGetLastError();
     return resource_exhausted("cuda: cannot allocate the {} KiB staging area of decode-step graphs: {}",
@@ -38,6 +41,9 @@ StepGraph::~StepGraph() {
   }
   if (dev_staging_ != nullptr) cudaFree(dev_staging_);
   if (staging_copied_ != nullptr) cudaEventDestroy(staging_copied_);
+  if (fork_ != nullptr) cudaEventDestroy(fork_);
+  if (join_ != nullptr) cudaEventDestroy(join_);
+  if (side_ != nullptr) cudaStreamDestroy(side_);
   if (host_staging_ != nullptr) cudaFreeHost(host_staging_);
 }
 
@@ -128,12 +134,31 @@ cudaError_t StepGraph::capture_and_launch() {
   launches_.clear();
   for (Pending& p : pending_) launches_.push_back(std::move(p.launch));
   if (fuser_) fuser_(sigs_, launches_);
+  prefetch_after_.assign(launches_.size(), {});
+  if (planner_) planner_(sigs_, launches_, prefetch_after_);
   cudaError_t e = cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed);
   if (e != cudaSuccess) return e;
-  for (Launch& launch : launches_) {
-    if (!launch) continue;
-    e = launch(stream_);
-    if (e != cudaSuccess) break;
+  bool forked = false;
+  for (size_t i = 0; i < launches_.size() && e == cudaSuccess; ++i) {
+    if (!launches_[i]) continue;
+    e = launches_[i](stream_);
+    const std::vector<L2Range>& ranges = prefetch_after_[i];
+    if (e != cudaSuccess || ranges.empty()) continue;
+    // The side stream joins the capture through the event, and its kernels queue behind one
+    // another there, each after its own fork point.
+    e = cudaEventRecord(fork_, stream_);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(side_, fork_, 0);
+    forked = forked || e == cudaSuccess;
+    for (size_t r = 0; e == cudaSuccess && r < ranges.size(); r += kMaxL2Ranges) {
+      const int n = static_cast<int>(ranges.size() - r < kMaxL2Ranges ? ranges.size() - r : kMaxL2Ranges);
+      e = launch_l2_prefetch(ranges.data() + r, n, bulk_prefetch_, side_);
+    }
+  }
+  // A capture must end with every forked stream joined back.
+  if (forked) {
+    const cudaError_t j = cudaEventRecord(join_, side_);
+    const cudaError_t w = j == cudaSuccess ? cudaStreamWaitEvent(stream_, join_, 0) : j;
+    if (e == cudaSuccess) e = w;
   }
   launches_.clear();
   cudaGraph_t graph = nullptr;

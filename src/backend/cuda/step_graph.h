@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/cuda/kernels.h"
 #include "core/status.h"
 
 namespace strata::backend::cuda {
@@ -84,6 +85,17 @@ class StepGraph {
   using Fuser = std::function<void(const std::vector<OpSignature>& sigs, std::vector<Launch>& launches)>;
   void set_fuser(Fuser fuser) { fuser_ = std::move(fuser); }
 
+  // Plans, for a new graph, what to pull into L2 beside the main chain: after[i] lists the
+  // ranges to prefetch once launch i (after fusion) has run. Each non-empty list becomes a
+  // prefetch kernel on a side branch that forks after launch i; the branch joins the chain at
+  // the step's end, so the chain's kernels never wait for it.
+  using PrefetchPlanner = std::function<void(const std::vector<OpSignature>& sigs, const std::vector<Launch>& launches,
+                                             std::vector<std::vector<L2Range>>& after)>;
+  void set_prefetch_planner(PrefetchPlanner planner, bool bulk) {
+    planner_ = std::move(planner);
+    bulk_prefetch_ = bulk;
+  }
+
   // Ends the step: copies the staging area, runs the graph (or the ops one by one). Errors name
   // the op that failed to launch or the graph call that failed.
   Status flush();
@@ -128,6 +140,12 @@ class StepGraph {
   std::vector<OpSignature> sigs_;  // pending_'s signatures, for comparison with the cache
   std::vector<Launch> launches_;   // the launches being captured (after fusion)
   Fuser fuser_;
+  PrefetchPlanner planner_;
+  bool bulk_prefetch_ = false;
+  std::vector<std::vector<L2Range>> prefetch_after_;
+  cudaStream_t side_ = nullptr;  // the prefetch branch while a graph is captured
+  cudaEvent_t fork_ = nullptr;
+  cudaEvent_t join_ = nullptr;
 
   static constexpr size_t kStagingBytes = size_t{2} << 20;
   uint8_t* host_staging_ = nullptr;  // pinned
