@@ -347,8 +347,10 @@ TEST(Matmul, DecodePrefetchChangesNoResult) {
   } prefetch_guard;
   ThreadPool pool(2);
   MatmulScratch scratch;
-  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_K, Type::Q5_K, Type::Q6_K}) {
-    const int64_t k = type == Type::Q4_0 || type == Type::Q8_0 ? 2080 : 2048;
+  // The one-token and few-token kernels' types, then those of the general row kernels.
+  for (const Type type : {Type::Q4_0, Type::Q8_0, Type::Q4_K, Type::Q5_K, Type::Q6_K, Type::Q4_1, Type::Q5_0,
+                          Type::Q5_1, Type::IQ4_NL, Type::Q2_K, Type::Q3_K, Type::IQ4_XS}) {
+    const int64_t k = quant::type_info(type).block_size == 32 ? 2080 : 2048;
     const int64_t n_rows = 37;
     const Weights w = make_weights(type, n_rows, k, 5);
     const std::vector<float> x = gaussian(static_cast<size_t>(4 * k), 0.3f, 23);

@@ -69,7 +69,7 @@ struct RowJob {
   const float* xf;        // float formats: activations (rounded to the weight's precision)
   int64_t xf_stride;
   uint8_t* scratch;       // thread-private, at least scratch_bytes_per_thread(k), 64-aligned
-  int64_t prefetch_ahead = 0;  // decode kernels (one pass): software prefetch distance in bytes (0: none)
+  int64_t prefetch_ahead = 0;  // decode (rows in one pass): software prefetch distance in bytes (0: none)
 };
 
 // Per-thread scratch the kernels may use for a row length k.
