@@ -3,13 +3,12 @@
 // Decode streams each weight byte once per token, so it runs at the speed memory reaches a
 // core. On a 2-vCPU Intel Xeon (family 6 model 207, KVM guest) the hardware prefetchers left
 // the q4_K kernel at 15 GB/s against the ~20 GB/s two threads read; prefetching 2-8 KB ahead
-// made tg128 of the 1b synth models 30-50% faster (q5_0, q3_K, iq4_xs through the general
-// row kernels: 28-33%), and 2 and 4 tokens a step 50% and 27%
-// (docs/benchmarks.md, 2026-12-07), with no difference between those distances beyond the
-// run-to-run noise. On the AMD EPYC Zen 4
+// made tg128 of the 1b synth models 30-50% faster (q5_0, q3_K and iq4_xs, through the general
+// row kernels: 26-33%) and 2 and 4 tokens a step 50% and 27% faster (docs/benchmarks.md,
+// 2026-12-07); the distances differed by less than the run-to-run noise. On the AMD EPYC Zen 4
 // machine of the reference figures the same kernels already read at ~91% of what two threads
-// can, and a whole-tile prefetch in the few-token kernels measured up to 15% slower there,
-// so AMD (and any other vendor) keeps the hardware prefetcher alone until measured.
+// can, and a whole-tile prefetch in the few-token kernels measured up to 15% slower there, so
+// AMD (and any other vendor) keeps the hardware prefetcher alone until measured.
 #include "backend/cpu/decode_prefetch.h"
 
 #include <atomic>

@@ -27,7 +27,8 @@ Result<std::unique_ptr<StepGraph>> StepGraph::create(cudaStream_t stream) {
   if (e == cudaSuccess) e = cudaEventCreateWithFlags(&g->join_, cudaEventDisableTiming);
   if (e != cudaSuccess) {
     cudaGetLastError();
-    return resource_exhausted("cuda: cannot allocate the {} KiB staging area of decode-step graphs: {}",
+    return resource_exhausted("cuda: cannot set up decode-step graphs (a {} KiB staging area, a side stream, "
+                              "three events): {}",
                               kStagingBytes >> 10, describe(e));
   }
   g->pending_.reserve(1024);
