@@ -94,9 +94,8 @@ void ThreadPool::await_workers() {
   // The acquire above (seq_cst) synchronizes with every worker's decrement (one release sequence).
 }
 
-uint32_t ThreadPool::await_generation(uint32_t seen) {
+uint32_t ThreadPool::await_generation(uint32_t seen, uint32_t park_seen) {
   const std::chrono::microseconds window(spin_us_.load(std::memory_order_relaxed));
-  const uint32_t park_seen = park_epoch_.load(std::memory_order_relaxed);
   uint32_t now = seen;
   spin_until(
       [&] {
@@ -115,10 +114,15 @@ uint32_t ThreadPool::await_generation(uint32_t seen) {
 
 void ThreadPool::worker_loop(size_t thread_index) {
   uint32_t seen = 0;
+  uint32_t park_seen = park_epoch_.load(std::memory_order_relaxed);
   for (;;) {
-    seen = await_generation(seen);
+    seen = await_generation(seen, park_seen);
     if (stopping_) return;
     job_call_(job_ctx_, thread_index, n_threads_);
+    // The park epoch is read before the job is reported done: a park() the caller makes once
+    // the job returns comes after this read, so the poll below sees it. (Read after the
+    // report, it could already hold the new epoch, and the worker would poll its whole window.)
+    park_seen = park_epoch_.load(std::memory_order_relaxed);
     // The last worker out wakes the caller only if it stopped polling; the seq_cst pair
     // (decrement here, caller_sleeping_ store there) means one side always sees the other.
     if (pending_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&

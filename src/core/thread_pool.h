@@ -82,7 +82,9 @@ class ThreadPool {
   void dispatch(void* ctx, RangeCall call);
   void parallel_for_erased(size_t n, void* ctx, IndexCall call);
   void worker_loop(size_t thread_index);
-  uint32_t await_generation(uint32_t seen);
+  // Polls (then sleeps) until the generation moves past `seen`; stops polling early once the
+  // park epoch differs from `park_seen`, the epoch read when the worker finished its last job.
+  uint32_t await_generation(uint32_t seen, uint32_t park_seen);
   void await_workers();
   void stop_workers();
 
