@@ -255,6 +255,15 @@ std::vector<float> ffn_step(Ffn& f, int32_t id) {
   return out;
 }
 
+// The first step grows the matvec scratch (its down projection is wider than its gate), so
+// the second step's graph differs once; every later step replays it.
+void expect_one_graph_replayed(Ffn& f, int steps) {
+  const auto counts = static_cast<cuda::CudaBackend&>(*f.backend).step_counts();
+  EXPECT_LE(counts.captured, 2u);
+  EXPECT_GE(counts.replayed, static_cast<uint64_t>(steps) - 2);
+  EXPECT_EQ(counts.eager, 0u);
+}
+
 TEST(CudaStepGraph, FusedKernelsGiveTheOpByOpResults) {
   if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine (the CUDA tests run on a GPU host)";
   constexpr int kFfnSteps = 20;
@@ -279,12 +288,7 @@ TEST(CudaStepGraph, FusedKernelsGiveTheOpByOpResults) {
     // an output by about 1e-3 of its scale.
     std::printf("fused vs op by op: worst difference %.3g, largest value %.3g\n", worst, largest);
     EXPECT_LE(worst, 2e-3 * largest) << "largest value " << largest;
-    // The first step grows the matvec scratch (its down projection is wider than its gate), so
-    // the second step's graph differs once; every later step replays it.
-    const auto counts = static_cast<cuda::CudaBackend&>(*graphs->backend).step_counts();
-    EXPECT_LE(counts.captured, 2u);
-    EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
-    EXPECT_EQ(counts.eager, 0u);
+    expect_one_graph_replayed(*graphs, kFfnSteps);
   }
 }
 
@@ -311,10 +315,7 @@ TEST(CudaStepGraph, L2PrefetchBranchesChangeNoResult) {
         // The same kernels on the same inputs: prefetching moves no value.
         ASSERT_EQ(ffn_step(*f, s), expected[static_cast<size_t>(s)]) << "step " << s;
       }
-      const auto counts = static_cast<cuda::CudaBackend&>(*f->backend).step_counts();
-      EXPECT_LE(counts.captured, 2u);
-      EXPECT_GE(counts.replayed, static_cast<uint64_t>(kFfnSteps) - 2);
-      EXPECT_EQ(counts.eager, 0u);
+      expect_one_graph_replayed(*f, kFfnSteps);
     }
   }
 }
