@@ -14,6 +14,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -256,6 +258,24 @@ void bm_pool_wakeup(benchmark::State& state) {
 BENCHMARK(bm_pool_wakeup)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->Apply(add_statistics);
 
 const bool kRegistered = [] {
+  // STRATA_BENCH_ISA=scalar|avx2|avx512 runs everything on that path (to compare paths on one
+  // CPU); STRATA_CPU_PREFETCH (decode_prefetch.h) applies as in strata.
+  if (const char* want = std::getenv("STRATA_BENCH_ISA"); want != nullptr) {
+    using strata::backend::cpu::Isa;
+    bool known = false;
+    for (const Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+      if (strata::backend::cpu::isa_name(isa) != want) continue;
+      known = true;
+      if (const strata::Status st = strata::backend::cpu::force_isa(isa); !st.ok()) {
+        std::fprintf(stderr, "STRATA_BENCH_ISA=%s: %s\n", want, st.to_string().c_str());
+        std::exit(1);
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "STRATA_BENCH_ISA=%s: not a path; use scalar, avx2 or avx512\n", want);
+      std::exit(1);
+    }
+  }
   for (const char* mix : {"q4_K_M", "q8_0", "q4_0"}) {
     for (const int64_t n_tokens : {int64_t{1}, int64_t{512}}) {
       for (const size_t threads : {size_t{1}, size_t{2}}) {
