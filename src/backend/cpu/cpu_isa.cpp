@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 #if defined(STRATA_CPU_X86)
 #include <cpuid.h>
@@ -72,6 +73,22 @@ std::string_view isa_name(Isa isa) {
     case Isa::kAvx512: return "avx512";
   }
   return "unknown";
+}
+
+bool cpu_is_intel() {
+#if defined(STRATA_CPU_X86) && (defined(__GNUC__) || defined(__clang__))
+  static const bool intel = [] {
+    const CpuidRegs r = cpuid(0, 0);
+    char vendor[12];
+    std::memcpy(vendor, &r.ebx, 4);
+    std::memcpy(vendor + 4, &r.edx, 4);
+    std::memcpy(vendor + 8, &r.ecx, 4);
+    return std::memcmp(vendor, "GenuineIntel", 12) == 0;
+  }();
+  return intel;
+#else
+  return false;
+#endif
 }
 
 bool isa_supported(Isa isa) {

@@ -19,6 +19,10 @@ std::string_view isa_name(Isa isa);
 // Whether this CPU (and OS) can run the path.
 bool isa_supported(Isa isa);
 
+// Whether cpuid names the vendor "GenuineIntel" (tuning that differs by vendor, such as the
+// decode prefetch of decode_prefetch.h).
+bool cpu_is_intel();
+
 // The best supported path, detected on first use.
 Isa detected_isa();
 

@@ -13,30 +13,13 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 
-#if defined(STRATA_CPU_X86)
-#include <cpuid.h>
-#endif
+#include "backend/cpu/cpu_isa.h"
 
 namespace strata::backend::cpu {
 namespace {
 
 constexpr int64_t kIntelPrefetchBytes = 2048;
-
-bool is_intel() {
-#if defined(STRATA_CPU_X86) && (defined(__GNUC__) || defined(__clang__))
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
-  char vendor[12];
-  std::memcpy(vendor, &ebx, 4);
-  std::memcpy(vendor + 4, &edx, 4);
-  std::memcpy(vendor + 8, &ecx, 4);
-  return std::memcmp(vendor, "GenuineIntel", 12) == 0;
-#else
-  return false;
-#endif
-}
 
 int64_t choose() {
   if (const char* env = std::getenv("STRATA_CPU_PREFETCH"); env != nullptr) {
@@ -44,7 +27,7 @@ int64_t choose() {
     const long long n = std::strtoll(env, &end, 10);
     if (end != env && *end == '\0' && (n == 0 || (n >= 64 && n <= 65536))) return n;
   }
-  return is_intel() ? kIntelPrefetchBytes : 0;
+  return cpu_is_intel() ? kIntelPrefetchBytes : 0;
 }
 
 // -1: no override.
