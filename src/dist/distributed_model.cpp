@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <set>
+#include <thread>
 
 #include "model/hparams.h"
 
@@ -26,17 +27,44 @@ Result<std::vector<std::string>> parse_worker_list(std::string_view text) {
   return out;
 }
 
-Result<Placement> plan_distributed(const gguf::File& file, const model::ModelConfig& config,
-                                   const CoordinatorOptions& options) {
+Result<WorkerClients> connect_workers(const CoordinatorOptions& options) {
   std::set<std::string> seen;
-  PlacementInput input;
-  input.tensor_split = options.tensor_split;
   for (const std::string& address : options.workers) {
     if (!seen.insert(address).second) {
       return invalid_argument("worker {} is listed twice; give each worker once", address);
     }
-    STRATA_ASSIGN_OR_RETURN(auto client, WorkerClient::connect(address, options.client));
-    input.workers.push_back(address);
+  }
+  // One thread per worker: a start waits for the slowest handshake, not for their sum.
+  std::vector<Result<std::unique_ptr<WorkerClient>>> connected;
+  connected.reserve(options.workers.size());
+  for (const std::string& address : options.workers) connected.emplace_back(internal_error("{}: not connected", address));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < options.workers.size(); ++i) {
+    threads.emplace_back([&, i] { connected[i] = WorkerClient::connect(options.workers[i], options.client); });
+  }
+  for (std::thread& t : threads) t.join();
+  WorkerClients clients;
+  for (auto& c : connected) {
+    if (!c.ok()) return c.status();
+    clients.push_back(std::move(*c));
+  }
+  return clients;
+}
+
+Result<Placement> plan_distributed(const gguf::File& file, const model::ModelConfig& config,
+                                   const CoordinatorOptions& options, const WorkerClients& clients) {
+  WorkerClients own;
+  if (clients.empty()) {
+    STRATA_ASSIGN_OR_RETURN(own, connect_workers(options));
+  }
+  const WorkerClients& use = clients.empty() ? own : clients;
+  if (use.size() != options.workers.size()) {
+    return internal_error("{} worker connections for {} workers", use.size(), options.workers.size());
+  }
+  PlacementInput input;
+  input.tensor_split = options.tensor_split;
+  for (const auto& client : use) {
+    input.workers.push_back(client->address());
     input.offered_bytes.push_back(client->info().offered_memory_bytes());
   }
   return place_layers(file, config, input);
@@ -55,10 +83,16 @@ uint64_t DistributedModel::micro_batches() const {
 
 Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& file, backend::Backend& backend,
                                                            const model::ModelConfig& config,
-                                                           const CoordinatorOptions& options) {
+                                                           const CoordinatorOptions& options,
+                                                           WorkerClients clients) {
   std::unique_ptr<DistributedModel> dm(new DistributedModel());
   dm->file_ = file;
-  STRATA_ASSIGN_OR_RETURN(dm->placement_, plan_distributed(dm->file_, config, options));
+  // The placement's connections are handed to the remote stage: a second connection and
+  // handshake per worker would cost a few milliseconds of a warm start that takes tens.
+  if (clients.empty()) {
+    STRATA_ASSIGN_OR_RETURN(clients, connect_workers(options));
+  }
+  STRATA_ASSIGN_OR_RETURN(dm->placement_, plan_distributed(dm->file_, config, options, clients));
   STRATA_ASSIGN_OR_RETURN(model::HParams hp, model::read_hparams(dm->file_));
   spdlog::info("placement:\n{}", dm->placement_.to_text());
 
@@ -89,7 +123,8 @@ Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& fil
     ro.micro_batches = options.micro_batches;
     ro.upload_progress = options.upload_progress;
     ro.identities = IdentityMemo(options.identity_dir);
-    STRATA_ASSIGN_OR_RETURN(auto remote, RemoteStage::create(dm->file_, backend, config, std::move(hops), ro));
+    ro.connected = std::move(clients);
+    STRATA_ASSIGN_OR_RETURN(auto remote, RemoteStage::create(dm->file_, backend, config, std::move(hops), std::move(ro)));
     dm->remote_ = remote.get();
     stages.push_back(std::move(remote));
   }

@@ -33,10 +33,18 @@ struct CoordinatorOptions {
 // Splits "a,b" (--rpc) into addresses, each checked as HOST:PORT.
 Result<std::vector<std::string>> parse_worker_list(std::string_view text);
 
-// Connects to every worker (handshake: version and capabilities) and places the layers;
-// loads nothing. For `strata check --worker`.
+using WorkerClients = std::vector<std::unique_ptr<WorkerClient>>;
+
+// Connects to every worker of options.workers, all at once, and handshakes (version and
+// capabilities); the clients come back in options.workers' order. A worker listed twice is
+// refused. `strata serve` calls it first thing, so the connections are made while the model
+// file and tokenizer are read.
+Result<WorkerClients> connect_workers(const CoordinatorOptions& options);
+
+// Places the layers over the connected workers (connect_workers; connects when `clients` is
+// empty); loads nothing. For `strata check --worker`.
 Result<Placement> plan_distributed(const gguf::File& file, const model::ModelConfig& config,
-                                   const CoordinatorOptions& options);
+                                   const CoordinatorOptions& options, const WorkerClients& clients = {});
 
 class DistributedModel {
  public:
@@ -54,7 +62,7 @@ class DistributedModel {
  private:
   friend Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File&, backend::Backend&,
                                                                     const model::ModelConfig&,
-                                                                    const CoordinatorOptions&);
+                                                                    const CoordinatorOptions&, WorkerClients);
   gguf::File file_;
   Placement placement_;
   std::unique_ptr<model::Model> model_;
@@ -63,8 +71,10 @@ class DistributedModel {
 
 // Handshakes, places, prepares every worker's stage (uploading tensors a worker lacks, once)
 // and assembles the Model. The backend runs the coordinator's part and must outlive the result.
+// `clients`: from connect_workers (the stages use those connections); empty: connects here.
 Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& file, backend::Backend& backend,
                                                            const model::ModelConfig& config,
-                                                           const CoordinatorOptions& options);
+                                                           const CoordinatorOptions& options,
+                                                           WorkerClients clients = {});
 
 }  // namespace strata::dist

@@ -95,6 +95,7 @@ Result<std::unique_ptr<RemoteStage>> RemoteStage::create(const gguf::File& file,
   stage->next_request_ = (stage->session_ & 0xffffffffull) << 24 | 1;
 
   STRATA_TRY(stage->connect_all(stage->hops_));
+  stage->options_.connected.clear();  // those of workers that got no layers
   if (stage->hops_.size() > 1) STRATA_TRY(stage->open_results());
   stage->monitor_ = std::thread([s = stage.get()] { s->monitor(); });
   return stage;
@@ -118,7 +119,14 @@ Status RemoteStage::connect_all(std::vector<Hop>& out) {
   for (const RemoteHopPlan& plan : plans_) {
     Hop hop;
     hop.plan = plan;
-    STRATA_ASSIGN_OR_RETURN(hop.client, WorkerClient::connect(plan.address, options_.client));
+    const auto kept = std::find_if(options_.connected.begin(), options_.connected.end(), [&](const auto& c) {
+      return c != nullptr && c->address() == plan.address;
+    });
+    if (kept != options_.connected.end()) {
+      hop.client = std::move(*kept);
+    } else {
+      STRATA_ASSIGN_OR_RETURN(hop.client, WorkerClient::connect(plan.address, options_.client));
+    }
     STRATA_TRY(prepare_hop(hop));
     hops.push_back(std::move(hop));
   }

@@ -44,6 +44,10 @@ struct RemoteStageOptions {
   UploadProgress upload_progress;
   // Where the stage hashes of the model file are remembered across restarts (default: none).
   IdentityMemo identities;
+  // Clients already connected and handshaken (by the placement): the first connection to a
+  // hop's address takes the one with that address instead of connecting again; reconnections
+  // always connect anew.
+  std::vector<std::unique_ptr<WorkerClient>> connected;
 };
 
 struct Health {

@@ -206,14 +206,17 @@ constexpr int64_t kFf = 1024;
 
 // prefetch: "" (the default), or STRATA_CUDA_L2_PREFETCH_MB's value ("0": none), with bulk
 // prefetches when bulk is set.
-std::unique_ptr<Ffn> make_ffn(bool graphs, int steps, int64_t n_embd, const char* prefetch = "", bool bulk = false) {
+std::unique_ptr<Ffn> make_ffn(bool graphs, int steps, int64_t n_embd, const char* prefetch = "", bool bulk = false,
+                              bool in_chain = false) {
   if (!graphs) setenv("STRATA_CUDA_GRAPHS", "0", 1);
   if (*prefetch != '\0') setenv("STRATA_CUDA_L2_PREFETCH_MB", prefetch, 1);
   if (bulk) setenv("STRATA_CUDA_L2_PREFETCH_BULK", "1", 1);
+  if (in_chain) setenv("STRATA_CUDA_L2_PREFETCH_CHAIN", "1", 1);
   auto created = make_cuda_backend(0);
   unsetenv("STRATA_CUDA_GRAPHS");
   unsetenv("STRATA_CUDA_L2_PREFETCH_MB");
   unsetenv("STRATA_CUDA_L2_PREFETCH_BULK");
+  unsetenv("STRATA_CUDA_L2_PREFETCH_CHAIN");
   EXPECT_TRUE(created.ok()) << created.status().to_string();
   if (!created.ok()) return nullptr;
   auto f = std::make_unique<Ffn>();
@@ -301,15 +304,18 @@ TEST(CudaStepGraph, L2PrefetchBranchesChangeNoResult) {
   const struct {
     const char* mb;
     bool bulk;
-  } settings[] = {{"0", false}, {"1", false}, {"64", false}, {"1", true}, {"64", true}};
+    bool in_chain;
+  } settings[] = {{"0", false, false}, {"1", false, false}, {"64", false, false}, {"1", true, false},
+                  {"64", true, false},  {"1", false, true},  {"64", false, true},  {"64", true, true}};
   for (const int64_t embd : kEmbdWidths) {
     auto reference = make_ffn(true, kFfnSteps, embd, "0");
     ASSERT_NE(reference, nullptr);
     std::vector<std::vector<float>> expected;
     for (int32_t s = 0; s < kFfnSteps; ++s) expected.push_back(ffn_step(*reference, s));
     for (const auto& setting : settings) {
-      SCOPED_TRACE(std::to_string(embd) + " wide, " + setting.mb + " MiB" + (setting.bulk ? " bulk" : ""));
-      auto f = make_ffn(true, kFfnSteps, embd, setting.mb, setting.bulk);
+      SCOPED_TRACE(std::to_string(embd) + " wide, " + setting.mb + " MiB" + (setting.bulk ? " bulk" : "") +
+                   (setting.in_chain ? " in chain" : ""));
+      auto f = make_ffn(true, kFfnSteps, embd, setting.mb, setting.bulk, setting.in_chain);
       ASSERT_NE(f, nullptr);
       for (int32_t s = 0; s < kFfnSteps; ++s) {
         // The same kernels on the same inputs: prefetching moves no value.
@@ -330,12 +336,14 @@ TEST(CudaStepGraph, L2PrefetchTakesAnyRange) {
   const auto* base = static_cast<const uint8_t*>(mem);
   const cuda::L2Range ranges[] = {{base + 3, kBytes - 3}, {base, 0}, {base + 16, 1}, {base + kBytes - 5, 5}};
   for (const bool bulk : {false, true}) {
-    EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 4, bulk, nullptr), cudaSuccess);
-    EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 1, bulk, nullptr), cudaSuccess);
+    for (const bool in_chain : {false, true}) {
+      EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 4, bulk, in_chain, nullptr), cudaSuccess);
+      EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 1, bulk, in_chain, nullptr), cudaSuccess);
+    }
     EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess) << (bulk ? "bulk" : "sectors");
   }
-  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 0, false, nullptr), cudaErrorInvalidValue);
-  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, cuda::kMaxL2Ranges + 1, false, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, 0, false, false, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::launch_l2_prefetch(ranges, cuda::kMaxL2Ranges + 1, false, false, nullptr), cudaErrorInvalidValue);
   cudaFree(mem);
 }
 

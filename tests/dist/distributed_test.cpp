@@ -175,6 +175,42 @@ TEST_F(DistributedTest, CoordinatorLayersAndTensorSplit) {
   EXPECT_TRUE(*logits == reference);
 }
 
+// `strata serve` connects to the workers while it reads the model (connect_workers), then
+// hands those connections to the load: the stages run on them, one connection per worker.
+TEST_F(DistributedTest, ConnectWorkersFirstThenLoadOnThoseConnections) {
+  auto a = start_worker("early-a", {"--model", model_path_});
+  auto b = start_worker("early-b", {"--model", model_path_});
+  ASSERT_TRUE(a && b);
+  CoordinatorOptions options;
+  options.workers = {a->address(), a->address()};
+  auto twice = connect_workers(options);
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(twice.status().message().find("listed twice"), std::string::npos) << twice.status().message();
+
+  // A worker that is not there is named, whatever the others do.
+  options.workers = {a->address(), "127.0.0.1:1"};
+  auto missing = connect_workers(options);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("127.0.0.1:1"), std::string::npos) << missing.status().message();
+
+  options.workers = {a->address(), b->address()};
+  auto clients = connect_workers(options);
+  ASSERT_TRUE(clients.ok()) << clients.status().message();
+  ASSERT_EQ(clients->size(), 2u);
+  EXPECT_EQ((*clients)[0]->address(), a->address());
+  EXPECT_EQ((*clients)[1]->address(), b->address());
+  const gguf::File file = open_model();
+  const auto cfg = config(quant::Type::F16, quant::Type::F16);
+  const std::vector<float> reference = single_process(file, cfg);
+  auto backend = backend::cpu::CpuBackend::create(1);
+  auto dm = load_distributed(file, **backend, cfg, options, std::move(*clients));
+  ASSERT_TRUE(dm.ok()) << dm.status().message();
+  ASSERT_EQ((*dm)->placement().nodes.size(), 3u);
+  auto logits = prompt_and_greedy((*dm)->model(), 12);
+  ASSERT_TRUE(logits.ok()) << logits.status().message();
+  EXPECT_TRUE(*logits == reference);
+}
+
 TEST_F(DistributedTest, F16HiddenStatesHalveTheBytesAndStayClose) {
   auto a = start_worker("f16h-a", {"--model", model_path_});
   auto b = start_worker("f16h-b", {"--model", model_path_});

@@ -305,6 +305,10 @@ bool l2_prefetch_bulk() {
   const char* env = std::getenv("STRATA_CUDA_L2_PREFETCH_BULK");
   return env != nullptr && std::string(env) == "1";
 }
+bool l2_prefetch_in_chain() {
+  const char* env = std::getenv("STRATA_CUDA_L2_PREFETCH_CHAIN");
+  return env != nullptr && std::string(env) == "1";
+}
 
 // For each matvec launch of a step that follows short kernels (norms, RoPE and K/V writes,
 // attention, SwiGLU), the first bytes of its weights -- what its first wave of blocks reads --
@@ -640,7 +644,7 @@ Result<std::unique_ptr<CudaBackend>> CudaBackend::create(int device) {
     impl->graph->set_prefetch_planner(
         [budget](const std::vector<OpSignature>& sigs, const std::vector<StepGraph::Launch>& launches,
                  std::vector<std::vector<L2Range>>& after) { plan_l2_prefetch(budget, sigs, launches, after); },
-        l2_prefetch_bulk());
+        l2_prefetch_bulk(), l2_prefetch_in_chain());
   }
 
   auto backend = std::unique_ptr<CudaBackend>(new CudaBackend(device, std::move(impl)));

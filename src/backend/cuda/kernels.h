@@ -98,8 +98,10 @@ struct L2Range {
 };
 inline constexpr int kMaxL2Ranges = 4;
 // bulk: whole 16 KB chunks as sm_90 bulk prefetches (the TMA unit), else 32-byte sector
-// prefetches; the sm_80 build always uses sectors.
-cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, cudaStream_t stream);
+// prefetches; the sm_80 build always uses sectors. in_chain: a dependent launch in the step's
+// own chain (the kernels after it wait for it, it waits for the kernel before it), else a plain
+// launch (on a side branch).
+cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, bool in_chain, cudaStream_t stream);
 
 // ---- KV cache writes (kv_write.cu) --------------------------------------------------------
 // Rows of f32 to a KV type with the bytes of quant::quantize_row. With dst_ref (device memory)

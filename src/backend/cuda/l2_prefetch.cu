@@ -3,6 +3,7 @@
 // latency-bound kernels (norms, RoPE and K/V writes, attention, SwiGLU) that leave the memory
 // bus idle; this kernel runs beside those on a branch of the step graph, so the matvec after
 // them finds part of its weights in L2 instead of waiting for them in its first wave.
+#include "backend/cuda/dependent_launch.cuh"
 #include "backend/cuda/kernels.h"
 
 namespace strata::backend::cuda {
@@ -35,8 +36,12 @@ __device__ __forceinline__ void bulk_prefetch(const uint8_t*) {}
 
 // Whole 16-byte-aligned chunks go to the TMA unit (one instruction each); the sm_80 build and
 // the ranges' unaligned ends use sector prefetches.
-template <bool kBulk>
+// kInChain: launched in the step's chain (a dependent launch right after the matvec before
+// the short kernels): it lets the next kernel launch at once, issues its prefetches, then waits
+// for the matvec like any kernel of the chain before it exits.
+template <bool kBulk, bool kInChain>
 __global__ void __launch_bounds__(kThreads) l2_prefetch_kernel(const Ranges ranges) {
+  if constexpr (kInChain) allow_dependents_early();
   const size_t stride = static_cast<size_t>(gridDim.x) * kThreads;
   const size_t tid = static_cast<size_t>(blockIdx.x) * kThreads + threadIdx.x;
   for (int i = 0; i < ranges.n; ++i) {
@@ -55,11 +60,12 @@ __global__ void __launch_bounds__(kThreads) l2_prefetch_kernel(const Ranges rang
       for (size_t s = tid * kSector; s < bytes; s += stride * kSector) prefetch_sector(base + s);
     }
   }
+  if constexpr (kInChain) wait_for_predecessor();
 }
 
 }  // namespace
 
-cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, cudaStream_t stream) {
+cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, bool in_chain, cudaStream_t stream) {
   if (n_ranges < 1 || n_ranges > kMaxL2Ranges) return cudaErrorInvalidValue;
   Ranges r{};
   size_t total = 0;
@@ -74,10 +80,14 @@ cudaError_t launch_l2_prefetch(const L2Range* ranges, int n_ranges, bool bulk, c
   const size_t per_block = bulk ? kBulkChunk * kThreads : kSector * kThreads * 8;
   const size_t wanted = (total + per_block - 1) / per_block;
   const unsigned blocks = static_cast<unsigned>(wanted < 1 ? 1 : (wanted > kMaxBlocks ? kMaxBlocks : wanted));
+  if (in_chain) {
+    return bulk ? launch_dependent(l2_prefetch_kernel<true, true>, blocks, kThreads, 0, stream, r)
+                : launch_dependent(l2_prefetch_kernel<false, true>, blocks, kThreads, 0, stream, r);
+  }
   if (bulk) {
-    l2_prefetch_kernel<true><<<blocks, kThreads, 0, stream>>>(r);
+    l2_prefetch_kernel<true, false><<<blocks, kThreads, 0, stream>>>(r);
   } else {
-    l2_prefetch_kernel<false><<<blocks, kThreads, 0, stream>>>(r);
+    l2_prefetch_kernel<false, false><<<blocks, kThreads, 0, stream>>>(r);
   }
   return cudaGetLastError();
 }

@@ -91,9 +91,12 @@ class StepGraph {
   // the step's end, so the chain's kernels never wait for it.
   using PrefetchPlanner = std::function<void(const std::vector<OpSignature>& sigs, const std::vector<Launch>& launches,
                                              std::vector<std::vector<L2Range>>& after)>;
-  void set_prefetch_planner(PrefetchPlanner planner, bool bulk) {
+  // in_chain: the prefetch kernel goes into the chain itself, right after launch i, as a
+  // dependent launch (no branch, no join).
+  void set_prefetch_planner(PrefetchPlanner planner, bool bulk, bool in_chain = false) {
     planner_ = std::move(planner);
     bulk_prefetch_ = bulk;
+    prefetch_in_chain_ = in_chain;
   }
 
   // Ends the step: copies the staging area, runs the graph (or the ops one by one). Errors name
@@ -142,6 +145,7 @@ class StepGraph {
   Fuser fuser_;
   PrefetchPlanner planner_;
   bool bulk_prefetch_ = false;
+  bool prefetch_in_chain_ = false;
   std::vector<std::vector<L2Range>> prefetch_after_;
   cudaStream_t side_ = nullptr;  // the prefetch branch while a graph is captured
   cudaEvent_t fork_ = nullptr;
