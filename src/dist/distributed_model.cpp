@@ -37,7 +37,9 @@ Result<WorkerClients> connect_workers(const CoordinatorOptions& options) {
   // One thread per worker: a start waits for the slowest handshake, not for their sum.
   std::vector<Result<std::unique_ptr<WorkerClient>>> connected;
   connected.reserve(options.workers.size());
-  for (const std::string& address : options.workers) connected.emplace_back(internal_error("{}: not connected", address));
+  for (const std::string& address : options.workers) {
+    connected.emplace_back(internal_error("{}: not connected", address));
+  }
   std::vector<std::thread> threads;
   for (size_t i = 0; i < options.workers.size(); ++i) {
     threads.emplace_back([&, i] { connected[i] = WorkerClient::connect(options.workers[i], options.client); });
@@ -124,7 +126,8 @@ Result<std::unique_ptr<DistributedModel>> load_distributed(const gguf::File& fil
     ro.upload_progress = options.upload_progress;
     ro.identities = IdentityMemo(options.identity_dir);
     ro.connected = std::move(clients);
-    STRATA_ASSIGN_OR_RETURN(auto remote, RemoteStage::create(dm->file_, backend, config, std::move(hops), std::move(ro)));
+    STRATA_ASSIGN_OR_RETURN(auto remote,
+                            RemoteStage::create(dm->file_, backend, config, std::move(hops), std::move(ro)));
     dm->remote_ = remote.get();
     stages.push_back(std::move(remote));
   }
