@@ -293,8 +293,10 @@ void fuse_step(const std::vector<OpSignature>& sigs, std::vector<StepGraph::Laun
 
 // How much of the next matvec's weights a decode-step graph pulls into L2 while the short
 // kernels before that matvec run (see plan_l2_prefetch): STRATA_CUDA_L2_PREFETCH_MB overrides
-// the default, 0 turns it off; STRATA_CUDA_L2_PREFETCH_BULK=1 asks for sm_90 bulk prefetches.
-// Read when a backend is made.
+// the default, 0 turns it off; STRATA_CUDA_L2_PREFETCH_BULK=1 asks for sm_90 bulk prefetches;
+// STRATA_CUDA_L2_PREFETCH_CHAIN=1 puts the prefetch kernel in the step's chain instead of on a
+// side branch. Read when a backend is made. Off by default: on a side branch every size was
+// slower on the H100 (docs/benchmarks.md); the in-chain form is not measured yet.
 constexpr size_t kDefaultL2PrefetchMiB = 0;
 size_t l2_prefetch_bytes() {
   const char* env = std::getenv("STRATA_CUDA_L2_PREFETCH_MB");
