@@ -176,7 +176,7 @@ TEST_F(DistributedTest, CoordinatorLayersAndTensorSplit) {
 }
 
 // `strata serve` connects to the workers while it reads the model (connect_workers), then
-// hands those connections to the load: the stages run on them, one connection per worker.
+// hands those connections to the load, whose stages run on them.
 TEST_F(DistributedTest, ConnectWorkersFirstThenLoadOnThoseConnections) {
   auto a = start_worker("early-a", {"--model", model_path_});
   auto b = start_worker("early-b", {"--model", model_path_});
