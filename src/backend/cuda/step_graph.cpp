@@ -145,21 +145,17 @@ cudaError_t StepGraph::capture_and_launch() {
     e = launches_[i](stream_);
     const std::vector<L2Range>& ranges = prefetch_after_[i];
     if (e != cudaSuccess || ranges.empty()) continue;
-    if (prefetch_in_chain_) {
-      for (size_t r = 0; e == cudaSuccess && r < ranges.size(); r += kMaxL2Ranges) {
-        const int n = static_cast<int>(ranges.size() - r < kMaxL2Ranges ? ranges.size() - r : kMaxL2Ranges);
-        e = launch_l2_prefetch(ranges.data() + r, n, bulk_prefetch_, true, stream_);
-      }
-      continue;
+    // On a branch, the side stream joins the capture through the event, and its kernels queue
+    // behind one another there, each after its own fork point; in the chain, no fork at all.
+    if (!prefetch_in_chain_) {
+      e = cudaEventRecord(fork_, stream_);
+      if (e == cudaSuccess) e = cudaStreamWaitEvent(side_, fork_, 0);
+      forked = forked || e == cudaSuccess;
     }
-    // The side stream joins the capture through the event, and its kernels queue behind one
-    // another there, each after its own fork point.
-    e = cudaEventRecord(fork_, stream_);
-    if (e == cudaSuccess) e = cudaStreamWaitEvent(side_, fork_, 0);
-    forked = forked || e == cudaSuccess;
     for (size_t r = 0; e == cudaSuccess && r < ranges.size(); r += kMaxL2Ranges) {
       const int n = static_cast<int>(ranges.size() - r < kMaxL2Ranges ? ranges.size() - r : kMaxL2Ranges);
-      e = launch_l2_prefetch(ranges.data() + r, n, bulk_prefetch_, false, side_);
+      e = launch_l2_prefetch(ranges.data() + r, n, bulk_prefetch_, prefetch_in_chain_,
+                             prefetch_in_chain_ ? stream_ : side_);
     }
   }
   // A capture must end with every forked stream joined back.
